@@ -1,0 +1,327 @@
+// Package imagespec defines the declarative image spec (images/<name>.yaml)
+// and its lock file (images/<name>.lock), and validates both before any build
+// work starts. Everything a build does is derived from these two files, so
+// they are strict: unknown keys and wrong types are errors with their path.
+package imagespec
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/bulwark/bulwark/internal/arch"
+	"github.com/bulwark/bulwark/internal/fielderr"
+	"github.com/bulwark/bulwark/internal/strictyaml"
+)
+
+// APIVersion is the only spec version this build understands.
+const APIVersion = "bulwark.dev/v1alpha1"
+
+// Spec is an image spec.
+type Spec struct {
+	APIVersion    string   `yaml:"apiVersion"`
+	Kind          string   `yaml:"kind"`
+	Name          string   `yaml:"name"`
+	Description   string   `yaml:"description"`
+	Debian        Debian   `yaml:"debian"`
+	Architectures []string `yaml:"architectures"`
+	Packages      Packages `yaml:"packages"`
+	Overlays      []string `yaml:"overlays"`
+	Units         Units    `yaml:"units"`
+	Kernel        Kernel   `yaml:"kernel"`
+	SELinux       SELinux  `yaml:"selinux"`
+	Disk          Disk     `yaml:"disk"`
+	Outputs       []string `yaml:"outputs"`
+
+	// File is the path the spec was read from; Dir is the repository root
+	// that overlays/ and units/ are resolved against.
+	File string `yaml:"-"`
+	Dir  string `yaml:"-"`
+}
+
+// Debian names where packages come from.
+type Debian struct {
+	Suite      string   `yaml:"suite"`
+	Mirror     string   `yaml:"mirror"`
+	Components []string `yaml:"components"`
+}
+
+// Packages lists Debian packages to install, for all arches and per arch.
+type Packages struct {
+	All     []string `yaml:"all"`
+	X86_64  []string `yaml:"x86_64"`
+	Aarch64 []string `yaml:"aarch64"`
+}
+
+// For returns the packages to install on arch a, sorted and unique.
+func (p Packages) For(a string) []string {
+	out := slices.Clone(p.All)
+	switch a {
+	case "x86_64":
+		out = append(out, p.X86_64...)
+	case "aarch64":
+		out = append(out, p.Aarch64...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Units says which systemd units to enable, disable and mask in the image.
+type Units struct {
+	Enable  []string `yaml:"enable"`
+	Disable []string `yaml:"disable"`
+	Mask    []string `yaml:"mask"`
+}
+
+// Kernel holds kernel command line additions; osbuild adds the root, /usr
+// and verity arguments itself.
+type Kernel struct {
+	Cmdline PerArch `yaml:"cmdline"`
+	// InitrdDrivers are the kernel modules the initrd carries; only these,
+	// so the initrd stays small and quick to build.
+	InitrdDrivers []string `yaml:"initrdDrivers"`
+}
+
+// PerArch is a list of strings for all arches plus per-arch additions.
+type PerArch struct {
+	All     []string `yaml:"all"`
+	X86_64  []string `yaml:"x86_64"`
+	Aarch64 []string `yaml:"aarch64"`
+}
+
+// For returns the entries for arch a, all-arch ones first.
+func (p PerArch) For(a string) []string {
+	out := slices.Clone(p.All)
+	if a == "x86_64" {
+		out = append(out, p.X86_64...)
+	} else if a == "aarch64" {
+		out = append(out, p.Aarch64...)
+	}
+	return out
+}
+
+// SELinux chooses the policy and mode the image boots with.
+type SELinux struct {
+	Policy string `yaml:"policy"` // directory under /etc/selinux, e.g. "default"
+	Mode   string `yaml:"mode"`   // enforcing or permissive
+}
+
+// Disk gives the partition sizes; ROOT takes what is left of Size and grows
+// to fill the real disk at first boot.
+type Disk struct {
+	Size      Size `yaml:"size"`
+	ESP       Size `yaml:"esp"`
+	USR       Size `yaml:"usr"`
+	USRVerity Size `yaml:"usrVerity"`
+	OEM       Size `yaml:"oem"`
+	// USRCompression is passed to mkfs.erofs -z; empty means uncompressed.
+	USRCompression string `yaml:"usrCompression"`
+}
+
+var (
+	nameRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	pkgRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+	suiteRe   = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	unitRe    = regexp.MustCompile(`^[A-Za-z0-9:_.@-]+\.(service|socket|timer|target|path|mount|slice)$`)
+	overlayRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+)
+
+// reservedCmdline are kernel arguments osbuild sets itself; a spec that also
+// set them would fight the verity and root set-up.
+var reservedCmdline = []string{"root", "rootfstype", "usrhash", "mount.usr", "mount.usrfstype",
+	"mount.usrflags", "systemd.verity_usr_data", "systemd.verity_usr_hash", "systemd.verity_usr_options",
+	"roothash", "enforcing", "selinux", "security", "lsm"}
+
+// minimum sizes that the tools and the firmware accept.
+const (
+	minESP   = 64 * MiB // FAT32 needs at least 65525 clusters
+	minOEM   = 1 * MiB
+	minRoot  = 256 * MiB
+	gptSlack = 2 * MiB // protective MBR, both GPT copies and alignment
+)
+
+// Load reads, decodes and validates the spec at path. Errors name the file
+// and the JSON path of each problem; all problems are reported together.
+func Load(path string) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading image spec: %w", err)
+	}
+	var s Spec
+	pos, err := strictyaml.Decode(path, data, &s)
+	if err != nil {
+		return nil, err
+	}
+	s.File = path
+	s.Dir = filepath.Dir(filepath.Dir(path))
+	if abs, err := filepath.Abs(s.Dir); err == nil {
+		s.Dir = abs
+	}
+	if err := s.validate(pos); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// OverlayDir returns the directory of overlay name.
+func (s *Spec) OverlayDir(name string) string { return filepath.Join(s.Dir, "overlays", name) }
+
+func (s *Spec) validate(pos strictyaml.Positions) error {
+	l := &fielderr.List{File: s.File}
+	add := func(path, format string, args ...any) { l.Add(pos.Line(path), path, format, args...) }
+
+	if s.APIVersion != APIVersion {
+		add("$.apiVersion", "unsupported apiVersion %q (this osbuild reads %q)", s.APIVersion, APIVersion)
+	}
+	if s.Kind != "ImageSpec" {
+		add("$.kind", "must be ImageSpec, got %q", s.Kind)
+	}
+	if !nameRe.MatchString(s.Name) {
+		add("$.name", "must be lower-case letters, digits and dashes, got %q", s.Name)
+	}
+	if !suiteRe.MatchString(s.Debian.Suite) {
+		add("$.debian.suite", "must be a Debian suite name such as trixie, got %q", s.Debian.Suite)
+	}
+	if u, err := url.Parse(s.Debian.Mirror); err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") || (u.Host == "" && u.Scheme != "file") {
+		add("$.debian.mirror", "must be an http(s) or file URL, got %q", s.Debian.Mirror)
+	}
+	if len(s.Debian.Components) == 0 {
+		add("$.debian.components", "must list at least one component, such as main")
+	}
+	if len(s.Architectures) == 0 {
+		add("$.architectures", "must list at least one of %v", arch.Names())
+	}
+	checkUnique(add, "$.architectures", s.Architectures, func(p, v string) {
+		if _, err := arch.Lookup(v); err != nil {
+			add(p, "%v", err)
+		}
+	})
+	if len(s.Packages.All) == 0 {
+		add("$.packages.all", "must list at least one package")
+	}
+	for key, list := range map[string][]string{"all": s.Packages.All, "x86_64": s.Packages.X86_64, "aarch64": s.Packages.Aarch64} {
+		checkUnique(add, "$.packages."+key, list, func(p, v string) {
+			if !pkgRe.MatchString(v) {
+				add(p, "%q is not a valid Debian package name", v)
+			}
+		})
+	}
+	checkUnique(add, "$.overlays", s.Overlays, func(p, v string) {
+		if !overlayRe.MatchString(v) {
+			add(p, "%q is not a valid overlay name", v)
+			return
+		}
+		if fi, err := os.Stat(s.OverlayDir(v)); err != nil || !fi.IsDir() {
+			add(p, "overlay directory %s does not exist", s.OverlayDir(v))
+		}
+	})
+	seen := map[string]string{}
+	for key, list := range map[string][]string{"enable": s.Units.Enable, "disable": s.Units.Disable, "mask": s.Units.Mask} {
+		checkUnique(add, "$.units."+key, list, func(p, v string) {
+			if !unitRe.MatchString(v) {
+				add(p, "%q is not a systemd unit name", v)
+			}
+			if other, ok := seen[v]; ok {
+				add(p, "unit %q is also listed under units.%s", v, other)
+			}
+			seen[v] = key
+		})
+	}
+	for key, list := range map[string][]string{"all": s.Kernel.Cmdline.All, "x86_64": s.Kernel.Cmdline.X86_64, "aarch64": s.Kernel.Cmdline.Aarch64} {
+		for i, arg := range list {
+			p := fielderr.Index("$.kernel.cmdline."+key, i)
+			if arg == "" || strings.ContainsAny(arg, " \t\n\"") {
+				add(p, "kernel argument %q must be one word without quotes", arg)
+			}
+			k, _, _ := strings.Cut(arg, "=")
+			if slices.Contains(reservedCmdline, k) {
+				add(p, "kernel argument %q is set by osbuild itself", k)
+			}
+		}
+	}
+	for i, d := range s.Kernel.InitrdDrivers {
+		if !regexp.MustCompile(`^[a-z0-9_-]+$`).MatchString(d) {
+			add(fielderr.Index("$.kernel.initrdDrivers", i), "%q is not a kernel module name", d)
+		}
+	}
+	if s.SELinux.Policy == "" || strings.ContainsAny(s.SELinux.Policy, "/. ") {
+		add("$.selinux.policy", "must name a policy directory under /etc/selinux, such as default")
+	}
+	if s.SELinux.Mode != "enforcing" && s.SELinux.Mode != "permissive" {
+		add("$.selinux.mode", "must be enforcing or permissive, got %q", s.SELinux.Mode)
+	}
+	s.validateDisk(add)
+	if !slices.Contains(s.Outputs, "raw") {
+		add("$.outputs", "must include raw")
+	}
+	checkUnique(add, "$.outputs", s.Outputs, func(p, v string) {
+		if v != "raw" && v != "qcow2" {
+			add(p, "unknown output %q (known: raw, qcow2)", v)
+		}
+	})
+	return l.Err()
+}
+
+func (s *Spec) validateDisk(add func(path, format string, args ...any)) {
+	d := s.Disk
+	for _, f := range []struct {
+		path string
+		v    Size
+		min  Size
+	}{{"$.disk.size", d.Size, 1}, {"$.disk.esp", d.ESP, minESP}, {"$.disk.usr", d.USR, 64 * MiB},
+		{"$.disk.usrVerity", d.USRVerity, 1 * MiB}, {"$.disk.oem", d.OEM, minOEM}} {
+		switch {
+		case f.v < f.min:
+			add(f.path, "must be at least %s, got %s", f.min, f.v)
+		case f.v%MiB != 0:
+			add(f.path, "must be a whole number of MiB (partitions are 1 MiB aligned), got %s", f.v)
+		}
+	}
+	// A verity hash tree with 4 KiB blocks and sha256 takes 32 bytes per data
+	// block plus upper levels: a little over 1/128 of the data.
+	if need := d.USR/128 + 1*MiB; d.USRVerity > 0 && d.USRVerity < need {
+		add("$.disk.usrVerity", "%s cannot hold the hash tree of a %s usr partition (needs %s)", d.USRVerity, d.USR, need)
+	}
+	fixed := d.ESP + 2*(d.USR+d.USRVerity) + d.OEM + gptSlack
+	if d.Size > 0 && d.Size < fixed+minRoot {
+		add("$.disk.size", "%s leaves less than %s for ROOT after ESP, USR-A/B, their verity and OEM (%s)", d.Size, minRoot, fixed)
+	}
+	if d.USRCompression != "" && !slices.Contains([]string{"lz4", "lz4hc", "lzma"}, strings.SplitN(d.USRCompression, ",", 2)[0]) {
+		add("$.disk.usrCompression", "unknown erofs compressor %q (known: lz4, lz4hc, lzma)", d.USRCompression)
+	}
+}
+
+func checkUnique(add func(string, string, ...any), path string, list []string, each func(p, v string)) {
+	seen := map[string]bool{}
+	for i, v := range list {
+		p := fielderr.Index(path, i)
+		if seen[v] {
+			add(p, "%q is listed twice", v)
+			continue
+		}
+		seen[v] = true
+		each(p, v)
+	}
+}
+
+// HasArch reports whether the spec builds for arch a.
+func (s *Spec) HasArch(a string) bool { return slices.Contains(s.Architectures, a) }
+
+// PackageInputsDigest hashes what decides the locked package set: suite,
+// mirror, components and package lists. The lock records it, so a build can
+// tell that the spec's packages changed since the lock was written.
+func (s *Spec) PackageInputsDigest() string {
+	b, _ := json.Marshal(struct {
+		Debian   Debian
+		Packages Packages
+	}{s.Debian, s.Packages})
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
