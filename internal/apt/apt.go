@@ -35,6 +35,10 @@ type Root struct {
 // NewRoot prepares an apt root in dir (created if missing) for the Debian
 // architecture debArch reading from src.
 func NewRoot(dir, debArch string, src Source) (*Root, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
 	for _, d := range []string{"etc/apt/apt.conf.d", "etc/apt/preferences.d", "etc/apt/sources.list.d",
 		"var/lib/dpkg", "var/lib/apt/lists/partial", "var/cache/apt/archives/partial"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -122,4 +126,35 @@ func aptErrors(out []byte) string {
 		return strings.TrimSpace(string(out))
 	}
 	return strings.Join(keep, "\n")
+}
+
+// Candidate returns the version apt would install of pkg.
+func (r *Root) Candidate(ctx context.Context, pkg string) (string, error) {
+	c := exec.CommandContext(ctx, "apt-cache", "show", "--no-all-versions", pkg)
+	c.Env = append(os.Environ(), "APT_CONFIG="+r.conf, "LC_ALL=C.UTF-8")
+	out, err := c.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("looking up %s: %s", pkg, aptErrors(out))
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "Version: "); ok {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("looking up %s: no version in the archive", pkg)
+}
+
+// Download fetches pkg=version as a .deb into dir and returns its path.
+func (r *Root) Download(ctx context.Context, pkg, version, dir string) (string, error) {
+	c := r.cmd(ctx, "-q", "download", pkg+"="+version)
+	c.Dir = dir
+	out, err := c.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("downloading %s=%s: %s", pkg, version, aptErrors(out))
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
+	if len(m) != 1 {
+		return "", fmt.Errorf("downloading %s=%s: expected one .deb, found %d", pkg, version, len(m))
+	}
+	return m[0], nil
 }

@@ -20,7 +20,13 @@ type Lock struct {
 	Spec       string `yaml:"spec"`
 	// InputsDigest is Spec.PackageInputsDigest when the lock was made; a
 	// mismatch means the spec's package list changed and the lock is stale.
-	InputsDigest  string                  `yaml:"inputsDigest"`
+	InputsDigest string `yaml:"inputsDigest"`
+	// SourceDateEpoch is the time the lock was made; builds use it as
+	// SOURCE_DATE_EPOCH so timestamps are reproducible yet meaningful.
+	SourceDateEpoch int64 `yaml:"sourceDateEpoch"`
+	// Tools are arch-independent packages the build runs on the host but
+	// does not install in the image (ukify).
+	Tools         map[string]string       `yaml:"tools"`
 	Architectures map[string]ArchPackages `yaml:"architectures"`
 
 	File string `yaml:"-"`
@@ -30,6 +36,10 @@ type Lock struct {
 type ArchPackages struct {
 	Packages map[string]string `yaml:"packages"`
 }
+
+// ToolPackages are the Debian packages (Architecture: all) whose programs
+// the build runs on the host, taken from the image's suite so they match it.
+var ToolPackages = []string{"systemd-ukify"}
 
 // LockPath returns the lock file that belongs to the spec at specPath.
 func LockPath(specPath string) string {
@@ -61,6 +71,14 @@ func LoadLock(path string, s *Spec, arches []string) (*Lock, error) {
 	}
 	if l.InputsDigest != s.PackageInputsDigest() {
 		errs.Add(pos.Line("$.inputsDigest"), "$.inputsDigest", "stale: the spec's packages or sources changed since the lock was written; run `osbuild lock %s`", s.File)
+	}
+	if l.SourceDateEpoch <= 0 {
+		errs.Add(pos.Line("$.sourceDateEpoch"), "$.sourceDateEpoch", "must be a positive UNIX time")
+	}
+	for _, t := range ToolPackages {
+		if l.Tools[t] == "" {
+			errs.Add(pos.Line("$.tools"), "$.tools."+t, "tool package %q is not locked; run `osbuild lock %s`", t, s.File)
+		}
 	}
 	for _, a := range arches {
 		ap, ok := l.Architectures[a]

@@ -75,7 +75,6 @@ func TestFormatVerify(t *testing.T) {
 
 func itoa(i int) string { return decimal(i) }
 
-
 func decimal(i int) string {
 	if i == 0 {
 		return "0"

@@ -1,0 +1,58 @@
+# Bulwark: the front door. `make help` lists the targets.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+ARCH ?= x86_64
+SPEC ?= images/container-host.yaml
+NAME := $(basename $(notdir $(SPEC)))
+OUT ?= out
+CACHE ?= cache
+IMAGE := $(OUT)/$(NAME)-$(ARCH).raw
+GO ?= go
+
+.PHONY: help deps build image lock run test test-unit test-root test-qemu bench lint fuzz clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+deps: ## install the Debian packages the build host needs (idempotent)
+	@./scripts/deps.sh
+
+build: ## build bin/osbuild and bin/nodecfg
+	$(GO) build -o bin/ ./cmd/...
+
+lock: build ## re-resolve SPEC's packages into its .lock file
+	./bin/osbuild lock $(SPEC)
+
+image: deps build ## build $(OUT)/<name>-$(ARCH).raw from SPEC (ARCH=x86_64|aarch64)
+	./bin/osbuild build $(SPEC) --arch $(ARCH) --out $(OUT) --cache $(CACHE)
+
+$(IMAGE):
+	$(MAKE) image ARCH=$(ARCH)
+
+run: $(IMAGE) ## build the default image if needed and boot it in QEMU, console on the terminal
+	$(GO) run ./test/qemu/cmd/bulwark-run --image $(IMAGE) --arch $(ARCH)
+
+test-unit: ## unit tests: no root, QEMU or network
+	$(GO) vet ./...
+	$(GO) test ./...
+
+test-root: deps ## tests that need root and host tools (veritysetup, mkfs, loop devices)
+	BULWARK_REQUIRE_HOST_TOOLS=1 $(GO) test -tags root -count=1 ./...
+
+test-qemu: deps ## boot $(OUT)/<name>-$(ARCH).raw in QEMU and run the guest checks
+	@test -f $(IMAGE) || $(MAKE) image ARCH=$(ARCH)
+	$(GO) test -tags qemu -count=1 -timeout 60m ./test/qemu/ -image $(abspath $(IMAGE)) -arch $(ARCH) -v
+
+test: deps test-unit test-root ## everything: unit, root-only and both architectures' QEMU tests
+	$(MAKE) test-qemu ARCH=x86_64
+	$(MAKE) test-qemu ARCH=aarch64
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
+	$(GO) vet ./...
+
+fuzz: ## run each fuzz target for a short while
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/strictyaml/
+
+clean: ## remove outputs (keeps the download and rootfs cache)
+	rm -rf $(OUT) bin

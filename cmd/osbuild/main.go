@@ -1,0 +1,115 @@
+// Command osbuild builds Bulwark's immutable container-host disk images from
+// a declarative spec in images/. See `osbuild help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/bulwark/bulwark/internal/osbuild"
+	"github.com/bulwark/bulwark/internal/osbuild/inspect"
+)
+
+// Exit codes, stable for scripts.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // the work itself failed
+	exitUsage   = 2 // bad flags or arguments
+	exitCheck   = 3 // inspect found the image inconsistent
+	exitCancel  = 130
+)
+
+const usage = `usage: osbuild <command> [flags]
+
+commands:
+  lock SPEC                      resolve SPEC's packages to exact versions in SPEC.lock
+  build SPEC --arch A --out DIR  build DIR/<name>-<A>.raw (and .qcow2), manifest.json, SHA256SUMS
+  inspect IMAGE.raw              print partitions, UKI command line, verity hash; check the tree
+  labels IMAGE.raw PATH...       print the SELinux labels of PATHs inside the image, offline
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+func run(ctx context.Context, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(os.Stderr, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	var err error
+	switch args[0] {
+	case "lock":
+		fs := flag.NewFlagSet("lock", flag.ContinueOnError)
+		cache := fs.String("cache", "cache", "cache directory")
+		spec, perr := parse(fs, args[1:])
+		if perr != nil {
+			return exitUsage
+		}
+		_, err = osbuild.Lock(ctx, osbuild.LockOptions{SpecPath: spec, CacheDir: *cache, Stdout: os.Stdout})
+	case "build":
+		fs := flag.NewFlagSet("build", flag.ContinueOnError)
+		a := fs.String("arch", "x86_64", "target architecture: x86_64 or aarch64")
+		out := fs.String("out", "out", "output directory")
+		cache := fs.String("cache", "cache", "cache directory (downloads, assembled rootfs)")
+		keep := fs.Bool("keep-work", false, "keep the work directory for debugging")
+		spec, perr := parse(fs, args[1:])
+		if perr != nil {
+			return exitUsage
+		}
+		_, err = osbuild.Build(ctx, osbuild.BuildOptions{SpecPath: spec, Arch: *a, OutDir: *out, CacheDir: *cache, KeepWork: *keep, Stdout: os.Stdout})
+	case "inspect":
+		fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
+		noVerify := fs.Bool("no-verify", false, "skip checking the verity tree against USR-A")
+		img, perr := parse(fs, args[1:])
+		if perr != nil {
+			return exitUsage
+		}
+		err = inspect.Run(os.Stdout, img, !*noVerify)
+		if errors.Is(err, inspect.ErrInconsistent) {
+			fmt.Fprintf(os.Stderr, "osbuild: %v\n", err)
+			return exitCheck
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "osbuild: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "osbuild: %v\n", err)
+		if errors.Is(err, context.Canceled) {
+			return exitCancel
+		}
+		return exitFailed
+	}
+	return exitOK
+}
+
+// parse parses flags that may come before or after the one positional arg.
+func parse(fs *flag.FlagSet, args []string) (string, error) {
+	var pos []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return "", err
+		}
+		args = fs.Args()
+		if len(args) > 0 {
+			pos = append(pos, args[0])
+			args = args[1:]
+		}
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(os.Stderr, "osbuild %s: expected exactly one argument, got %d\n", fs.Name(), len(pos))
+		return "", errors.New("usage")
+	}
+	return pos[0], nil
+}

@@ -1,0 +1,91 @@
+// Package manifest records what went into each built image: packages and
+// versions, the verity root hash, the partition table and the digests of
+// the inputs and outputs. One manifest.json per output directory holds an
+// entry per image, so building both arches into one directory keeps both.
+package manifest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/bulwark/bulwark/internal/atomicfile"
+	"github.com/bulwark/bulwark/internal/layout"
+	"github.com/bulwark/bulwark/internal/progress"
+)
+
+// File is manifest.json.
+type File struct {
+	Images map[string]*Image `json:"images"` // key: <name>-<arch>
+}
+
+// Image describes one built image.
+type Image struct {
+	Name           string            `json:"name"`
+	Arch           string            `json:"arch"`
+	Kernel         string            `json:"kernel"`
+	Cmdline        string            `json:"cmdline"`
+	VerityRootHash string            `json:"verityRootHash"`
+	USRBytes       int64             `json:"usrBytes"`
+	Layout         *layout.Layout    `json:"layout"`
+	Packages       map[string]string `json:"packages"`
+	Inputs         map[string]string `json:"inputs"`  // input file → sha256
+	Outputs        map[string]string `json:"outputs"` // output file → sha256
+	Steps          []progress.Timing `json:"steps"`
+}
+
+// Update merges img into dir/manifest.json and rewrites dir/SHA256SUMS
+// for every output the manifest lists, both atomically.
+func Update(dir string, img *Image) error {
+	path := filepath.Join(dir, "manifest.json")
+	m := &File{Images: map[string]*Image{}}
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, m); err != nil || m.Images == nil {
+			m = &File{Images: map[string]*Image{}}
+		}
+	}
+	m.Images[img.Name+"-"+img.Arch] = img
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	sums := map[string]string{}
+	for _, im := range m.Images {
+		for f, s := range im.Outputs {
+			sums[f] = s
+		}
+	}
+	var names []string
+	for f := range sums {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	var sb strings.Builder
+	for _, f := range names {
+		fmt.Fprintf(&sb, "%s  %s\n", sums[f], f)
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, "SHA256SUMS"), []byte(sb.String()), 0o644)
+}
+
+// FileDigest returns the hex sha256 of the file at path.
+func FileDigest(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hashing %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

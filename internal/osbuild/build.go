@@ -1,0 +1,207 @@
+// Package osbuild is the image builder's engine: Build runs the ordered steps
+// that turn an image spec and its lock into a bootable, verity-protected GPT
+// disk image, and Lock pins a spec's packages. Each step lives in its own
+// package under internal/osbuild/; this package only orders them, owns the
+// work directory and moves finished outputs into place.
+package osbuild
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bulwark/bulwark/internal/arch"
+	"github.com/bulwark/bulwark/internal/imagespec"
+	"github.com/bulwark/bulwark/internal/layout"
+	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/progress"
+)
+
+// BuildOptions configures one build.
+type BuildOptions struct {
+	SpecPath string
+	Arch     string
+	OutDir   string
+	CacheDir string
+	// KeepWork leaves the work directory for debugging.
+	KeepWork bool
+	Stdout   io.Writer
+}
+
+// rootfsRecipe changes whenever the way a rootfs is assembled changes, so
+// cached trees from an older recipe are not reused.
+const rootfsRecipe = "rootfs-v1"
+
+// build carries the state that flows between steps of one build.
+type build struct {
+	o       BuildOptions
+	spec    *imagespec.Spec
+	lock    *imagespec.Lock
+	arch    arch.Arch
+	epoch   time.Time
+	work    string
+	rep     *progress.Reporter
+	layout  *layout.Layout
+	files   map[string]string // partition label → image file
+	img     *manifest.Image
+	outputs map[string]string // temp output → final name
+}
+
+// Build builds the image and returns its manifest entry.
+func Build(ctx context.Context, o BuildOptions) (*manifest.Image, error) {
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	b := &build{o: o, files: map[string]string{}, outputs: map[string]string{}}
+	if err := b.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating output directory: %w", err)
+	}
+	work, err := os.MkdirTemp(o.CacheDir, "work-"+b.spec.Name+"-"+b.arch.Name+"-")
+	if err != nil {
+		return nil, fmt.Errorf("creating work directory: %w", err)
+	}
+	if b.work, err = filepath.Abs(work); err != nil {
+		return nil, err
+	}
+	defer func() {
+		for tmp := range b.outputs {
+			os.Remove(tmp) // only still there if the build failed
+		}
+		if !o.KeepWork {
+			os.RemoveAll(work)
+		}
+	}()
+	steps := []struct {
+		name string
+		fn   func(context.Context, *progress.Step) error
+	}{
+		{"tools: fetch ukify", b.stepTools},
+		{"rootfs: install packages", b.stepRootfs},
+		{"customize: overlays, units, config", b.stepCustomize},
+		{"label: SELinux file contexts", b.stepLabel},
+		{"usr: EROFS image", b.stepUSR},
+		{"verity: /usr hash tree", b.stepVerity},
+		{"root: ext4 image", b.stepRoot},
+		{"esp: UKI and systemd-boot", b.stepESP},
+		{"disk: GPT image", b.stepDisk},
+		{"outputs: qcow2, manifest", b.stepOutputs},
+	}
+	b.rep = progress.New(o.Stdout, len(steps))
+	fmt.Fprintf(o.Stdout, "osbuild: building %s for %s from %s\n", b.spec.Name, b.arch.Name, o.SpecPath)
+	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("build interrupted: %w", err)
+		}
+		st := b.rep.Step(s.name)
+		if err := s.fn(ctx, st); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	fmt.Fprintf(o.Stdout, "osbuild: built %s in %s\n", filepath.Join(o.OutDir, b.spec.Name+"-"+b.arch.Name+".raw"), b.rep.Elapsed().Round(time.Second))
+	return b.img, nil
+}
+
+// validate checks every input before anything is written.
+func (b *build) validate() error {
+	spec, err := imagespec.Load(b.o.SpecPath)
+	if err != nil {
+		return err
+	}
+	b.spec = spec
+	if !spec.HasArch(b.o.Arch) {
+		return fmt.Errorf("%s: $.architectures: does not list %q (lists %v)", spec.File, b.o.Arch, spec.Architectures)
+	}
+	if b.arch, err = arch.Lookup(b.o.Arch); err != nil {
+		return err
+	}
+	lock, err := imagespec.LoadLock(imagespec.LockPath(b.o.SpecPath), spec, []string{b.o.Arch})
+	if err != nil {
+		return err
+	}
+	b.lock = lock
+	b.epoch = time.Unix(lock.SourceDateEpoch, 0).UTC()
+	if err := checkHost(b.arch.Debian, true); err != nil {
+		return err
+	}
+	l, err := layout.Plan(b.arch, layout.Sizes{Disk: int64(spec.Disk.Size), ESP: int64(spec.Disk.ESP),
+		USR: int64(spec.Disk.USR), USRVerity: int64(spec.Disk.USRVerity), OEM: int64(spec.Disk.OEM)}, spec.Name+"/"+b.arch.Name)
+	if err != nil {
+		return fmt.Errorf("%s: $.disk: %w", spec.File, err)
+	}
+	b.layout = l
+	if b.o.CacheDir == "" {
+		b.o.CacheDir = "cache"
+	}
+	if err := os.MkdirAll(b.o.CacheDir, 0o755); err != nil {
+		return fmt.Errorf("creating cache directory: %w", err)
+	}
+	b.img = &manifest.Image{Name: spec.Name, Arch: b.arch.Name, Layout: l,
+		Inputs: map[string]string{}, Outputs: map[string]string{}}
+	return b.recordInputs()
+}
+
+// recordInputs hashes the spec, lock and overlay trees into the manifest.
+func (b *build) recordInputs() error {
+	paths := []string{b.spec.File, b.lock.File}
+	for _, ov := range b.spec.Overlays {
+		err := filepath.Walk(b.spec.OverlayDir(ov), func(p string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() {
+				paths = append(paths, p)
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("reading overlay %s: %w", ov, err)
+		}
+	}
+	for _, p := range paths {
+		d, err := manifest.FileDigest(p)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(b.spec.Dir, p)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			rel = p
+		}
+		b.img.Inputs[rel] = d
+	}
+	return nil
+}
+
+// digest hashes the parts of the inputs that decide the rootfs.
+func (b *build) rootfsKey() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%v\n%d\n", rootfsRecipe, b.arch.Name, b.spec.Debian.Mirror, b.spec.Debian.Suite, b.spec.Kernel.InitrdDrivers, b.lock.SourceDateEpoch)
+	pins := b.lock.Pins(b.arch.Name)
+	sort.Strings(pins)
+	fmt.Fprintln(h, strings.Join(pins, "\n"))
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// output registers a temp output file to be renamed to final at the end.
+func (b *build) output(final string) string {
+	tmp := filepath.Join(b.o.OutDir, "."+final+".partial")
+	b.outputs[tmp] = final
+	return tmp
+}
+
+func (b *build) commitOutputs() error {
+	var errs []error
+	for tmp, final := range b.outputs {
+		if err := os.Rename(tmp, filepath.Join(b.o.OutDir, final)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

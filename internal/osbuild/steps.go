@@ -1,0 +1,344 @@
+package osbuild
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/bulwark/bulwark/internal/apt"
+	"github.com/bulwark/bulwark/internal/layout"
+	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/osbuild/customize"
+	"github.com/bulwark/bulwark/internal/osbuild/disk"
+	"github.com/bulwark/bulwark/internal/osbuild/esp"
+	"github.com/bulwark/bulwark/internal/osbuild/fsimage"
+	"github.com/bulwark/bulwark/internal/osbuild/label"
+	"github.com/bulwark/bulwark/internal/osbuild/rootfs"
+	"github.com/bulwark/bulwark/internal/osbuild/uki"
+	"github.com/bulwark/bulwark/internal/progress"
+	"github.com/bulwark/bulwark/internal/runlog"
+	"github.com/bulwark/bulwark/internal/verity"
+)
+
+func (b *build) source() apt.Source {
+	return apt.Source{Mirror: b.spec.Debian.Mirror, Suite: b.spec.Debian.Suite, Components: b.spec.Debian.Components}
+}
+
+func (b *build) path(name string) string { return filepath.Join(b.work, name) }
+
+// stepTools fetches the locked ukify and unpacks it into the work directory.
+func (b *build) stepTools(ctx context.Context, st *progress.Step) error {
+	debs := filepath.Join(b.o.CacheDir, "debs", "all")
+	if err := os.MkdirAll(debs, 0o755); err != nil {
+		return err
+	}
+	for name, version := range b.lock.Tools {
+		m, _ := filepath.Glob(filepath.Join(debs, name+"_"+strings.ReplaceAll(version, ":", "%3a")+"_*.deb"))
+		deb := ""
+		if len(m) == 1 {
+			deb = m[0]
+			st.Printf("%s %s from cache", name, version)
+		} else {
+			r, err := apt.NewRoot(filepath.Join(b.o.CacheDir, "apt", "tools"), hostDebArch(), b.source())
+			if err != nil {
+				return err
+			}
+			st.Printf("updating package indexes for %s", b.spec.Debian.Suite)
+			if err := r.Update(ctx); err != nil {
+				return err
+			}
+			if deb, err = r.Download(ctx, name, version, debs); err != nil {
+				return err
+			}
+			st.Printf("downloaded %s", filepath.Base(deb))
+		}
+		if _, err := runlog.Output(ctx, "dpkg-deb", "-x", deb, b.path("tools")); err != nil {
+			return err
+		}
+	}
+	st.Done("%d tool package(s)", len(b.lock.Tools))
+	return nil
+}
+
+// stepRootfs assembles the rootfs, or reuses the cached one built from the
+// same lock, and copies it into the work directory.
+func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
+	key := b.rootfsKey()
+	cached := filepath.Join(b.o.CacheDir, "rootfs", b.arch.Name+"-"+key)
+	if _, err := os.Stat(filepath.Join(cached, ".bulwark-complete")); err == nil {
+		st.Printf("reusing cached rootfs %s", cached)
+	} else {
+		os.RemoveAll(cached)
+		tmp := cached + ".partial"
+		os.RemoveAll(tmp)
+		if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
+			return err
+		}
+		st.Printf("assembling %d packages for %s with mmdebstrap (log: %s)", len(b.lock.Architectures[b.arch.Name].Packages), b.arch.Debian, cached+".log")
+		err := rootfs.Build(ctx, rootfs.Options{
+			Arch: b.arch, Source: b.source(), Pins: b.lock.Architectures[b.arch.Name].Packages,
+			Drivers: b.spec.Kernel.InitrdDrivers, DebDir: filepath.Join(b.o.CacheDir, "debs", b.arch.Debian),
+			Out: tmp, LogFile: cached + ".log", Step: st,
+		})
+		if err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, ".bulwark-complete"), nil, 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, cached); err != nil {
+			return err
+		}
+	}
+	root := b.path("root")
+	if _, err := runlog.Output(ctx, "cp", "-a", "--reflink=auto", cached, root); err != nil {
+		return fmt.Errorf("copying cached rootfs: %w", err)
+	}
+	os.Remove(filepath.Join(root, ".bulwark-complete"))
+	pkgs, err := rootfs.Installed(root)
+	if err != nil {
+		return err
+	}
+	b.img.Packages = pkgs
+	mods, err := os.ReadDir(filepath.Join(root, "usr/lib/modules"))
+	if err != nil || len(mods) != 1 {
+		return fmt.Errorf("expected exactly one kernel in /usr/lib/modules, found %d (%v)", len(mods), err)
+	}
+	b.img.Kernel = mods[0].Name()
+	// The kernel and initrd go into the UKI, not into the image's /boot.
+	for src, dst := range map[string]string{"boot/vmlinuz-" + b.img.Kernel: "vmlinuz", "boot/initrd.img": "initrd.img"} {
+		if err := os.Rename(filepath.Join(root, src), b.path(dst)); err != nil {
+			return fmt.Errorf("taking %s out of the rootfs: %w", src, err)
+		}
+	}
+	st.Done("%d packages, kernel %s", len(pkgs), b.img.Kernel)
+	return nil
+}
+
+func (b *build) stepCustomize(ctx context.Context, st *progress.Step) error {
+	var overlays []string
+	for _, ov := range b.spec.Overlays {
+		overlays = append(overlays, b.spec.OverlayDir(ov))
+	}
+	err := customize.Apply(ctx, customize.Options{
+		Root: b.path("root"), Overlays: overlays,
+		Enable: b.spec.Units.Enable, Disable: b.spec.Units.Disable, Mask: b.spec.Units.Mask,
+		Hostname: b.spec.Name, RootPartUUID: b.layout.Get(layout.Root).UUID,
+		SELinuxPolicy: b.spec.SELinux.Policy, SELinuxMode: b.spec.SELinux.Mode,
+		OSRelease: map[string]string{"IMAGE_ID": b.spec.Name, "IMAGE_VERSION": b.epoch.Format("2006.01.02"), "VARIANT_ID": "bulwark", "VARIANT": "Bulwark container host"},
+		Epoch:     b.epoch,
+	})
+	if err != nil {
+		return err
+	}
+	st.Done("%d overlays, %d units enabled, %d masked", len(overlays), len(b.spec.Units.Enable), len(b.spec.Units.Mask))
+	return nil
+}
+
+func (b *build) stepLabel(ctx context.Context, st *progress.Step) error {
+	root := b.path("root")
+	if err := label.Apply(ctx, root, b.spec.SELinux.Policy); err != nil {
+		return err
+	}
+	bad, err := label.Unlabeled(root, 20)
+	if err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("files left without an SELinux label (policy %s): %s", b.spec.SELinux.Policy, strings.Join(bad, ", "))
+	}
+	st.Done("every file labelled by policy %q", b.spec.SELinux.Policy)
+	return nil
+}
+
+// stepUSR moves /usr out of the tree (ROOT keeps an empty, labelled mount
+// point) and builds its read-only image.
+func (b *build) stepUSR(ctx context.Context, st *progress.Step) error {
+	root, usr := b.path("root"), b.path("usr")
+	lbl, err := label.Get(filepath.Join(root, "usr"))
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(filepath.Join(root, "usr"), usr); err != nil {
+		return err
+	}
+	if err := os.Mkdir(filepath.Join(root, "usr"), 0o755); err != nil {
+		return err
+	}
+	if err := label.Set(filepath.Join(root, "usr"), lbl); err != nil {
+		return err
+	}
+	if err := customize.ClampTimes(root, b.epoch); err != nil {
+		return err
+	}
+	part := b.layout.Get(layout.USRA)
+	st.Printf("mkfs.erofs %s (compression: %s)", usr, orNone(b.spec.Disk.USRCompression))
+	size, err := fsimage.EROFS(ctx, usr, b.path("usr.img"), layout.DerivedUUID(b.spec.Name+"/"+b.arch.Name, "usr-fs"), b.spec.Disk.USRCompression, b.epoch)
+	if err != nil {
+		return err
+	}
+	if size > part.Size {
+		return fmt.Errorf("%s: $.disk.usr: the /usr filesystem is %s but USR-A holds %s; raise disk.usr", b.spec.File, progress.Bytes(size), progress.Bytes(part.Size))
+	}
+	b.img.USRBytes = size
+	b.files[layout.USRA] = b.path("usr.img")
+	st.Done("%s of %s partition (%.0f%%)", progress.Bytes(size), progress.Bytes(part.Size), 100*float64(size)/float64(part.Size))
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func (b *build) stepVerity(ctx context.Context, st *progress.Step) error {
+	in, err := os.Open(b.path("usr.img"))
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(b.path("usr-verity.img"))
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	seed := sha256.Sum256([]byte("bulwark-verity-salt\x00" + b.spec.Name + "\x00" + b.arch.Name))
+	var uuid [16]byte
+	copy(uuid[:], seed[16:])
+	size := b.img.USRBytes
+	tree, err := verity.Format(in, size, out, seed[:], uuid, func(done int64) { st.Progress("hashing", done, size, "bytes") })
+	if err != nil {
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		return err
+	}
+	if part := b.layout.Get(layout.USRAVerity); tree.HashSize > part.Size {
+		return fmt.Errorf("%s: $.disk.usrVerity: the hash tree is %d bytes but USR-A-VERITY holds %d", b.spec.File, tree.HashSize, part.Size)
+	}
+	if err := b.layout.SetUSRHash(tree.RootHash); err != nil {
+		return err
+	}
+	b.img.VerityRootHash = hex.EncodeToString(tree.RootHash)
+	b.files[layout.USRAVerity] = b.path("usr-verity.img")
+	st.Done("root hash %s, tree %s", b.img.VerityRootHash, progress.Bytes(tree.HashSize))
+	return nil
+}
+
+func (b *build) stepRoot(ctx context.Context, st *progress.Step) error {
+	part := b.layout.Get(layout.Root)
+	if err := fsimage.Ext4(ctx, b.path("root"), b.path("root.img"), part.Size, "ROOT", layout.DerivedUUID(b.spec.Name+"/"+b.arch.Name, "root-fs"), b.epoch); err != nil {
+		return err
+	}
+	empty := b.path("oem")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		return err
+	}
+	if err := fsimage.Ext4(ctx, empty, b.path("oem.img"), b.layout.Get(layout.OEM).Size, "OEM", layout.DerivedUUID(b.spec.Name+"/"+b.arch.Name, "oem-fs"), b.epoch); err != nil {
+		return err
+	}
+	b.files[layout.Root], b.files[layout.OEM] = b.path("root.img"), b.path("oem.img")
+	st.Done("ROOT %s, OEM %s", progress.Bytes(part.Size), progress.Bytes(b.layout.Get(layout.OEM).Size))
+	return nil
+}
+
+// Cmdline returns the kernel command line of the image: root, the verity
+// protected /usr, SELinux as the major LSM, then the spec's additions.
+func (b *build) cmdline() string {
+	enforcing := "0"
+	if b.spec.SELinux.Mode == "enforcing" {
+		enforcing = "1"
+	}
+	lower := strings.ToLower
+	args := []string{
+		"root=PARTUUID=" + lower(b.layout.Get(layout.Root).UUID), "rootfstype=ext4", "rw",
+		"mount.usr=/dev/mapper/usr", "mount.usrfstype=erofs", "mount.usrflags=ro",
+		"usrhash=" + b.img.VerityRootHash,
+		"systemd.verity_usr_data=/dev/disk/by-partuuid/" + lower(b.layout.Get(layout.USRA).UUID),
+		"systemd.verity_usr_hash=/dev/disk/by-partuuid/" + lower(b.layout.Get(layout.USRAVerity).UUID),
+		"lsm=landlock,lockdown,yama,integrity,selinux,bpf", "selinux=1", "enforcing=" + enforcing,
+	}
+	return strings.Join(append(args, b.spec.Kernel.Cmdline.For(b.arch.Name)...), " ")
+}
+
+func (b *build) stepESP(ctx context.Context, st *progress.Step) error {
+	b.img.Cmdline = b.cmdline()
+	usr := b.path("usr")
+	ukiPath := b.path("bulwark.efi")
+	err := uki.Build(ctx, uki.Options{
+		Ukify: b.path("tools/usr/bin/ukify"), Kernel: b.path("vmlinuz"), Initrd: b.path("initrd.img"),
+		Stub: filepath.Join(usr, "lib/systemd/boot/efi", b.arch.Stub), OSRelease: filepath.Join(usr, "lib/os-release"),
+		Uname: b.img.Kernel, Cmdline: b.img.Cmdline, Out: ukiPath,
+	})
+	if err != nil {
+		return err
+	}
+	sdboot := filepath.Join(usr, "lib/systemd/boot/efi", b.arch.SystemdBoot)
+	files := []esp.File{
+		{Path: "/EFI/BOOT/" + b.arch.EFIBoot, Source: sdboot},
+		{Path: "/EFI/systemd/" + b.arch.SystemdBoot, Source: sdboot},
+		{Path: "/EFI/Linux/" + b.spec.Name + "-" + b.img.Kernel + ".efi", Source: ukiPath},
+		// No menu and no editor: the command line carries the verity hash.
+		{Path: "/loader/loader.conf", Data: []byte("timeout 0\neditor no\nrandom-seed-mode off\n")},
+	}
+	part := b.layout.Get(layout.ESP)
+	if err := esp.Build(b.path("esp.img"), part.Size, files, b.epoch); err != nil {
+		return err
+	}
+	b.files[layout.ESP] = b.path("esp.img")
+	fi, _ := os.Stat(ukiPath)
+	st.Done("UKI %s, cmdline: %s", progress.Bytes(fi.Size()), b.img.Cmdline)
+	return nil
+}
+
+func (b *build) stepDisk(ctx context.Context, st *progress.Step) error {
+	raw := b.output(b.spec.Name + "-" + b.arch.Name + ".raw")
+	err := disk.Write(raw, b.layout, b.files, func(label string, done, total int64) {
+		st.Progress("writing "+label, done, total, "bytes")
+	})
+	if err != nil {
+		return err
+	}
+	st.Done("%s, %d partitions", progress.Bytes(b.layout.DiskSize), len(b.layout.Parts))
+	return nil
+}
+
+func (b *build) stepOutputs(ctx context.Context, st *progress.Step) error {
+	base := b.spec.Name + "-" + b.arch.Name
+	raw := filepath.Join(b.o.OutDir, "."+base+".raw.partial")
+	for _, o := range b.spec.Outputs {
+		if o != "qcow2" {
+			continue
+		}
+		q := b.output(base + ".qcow2")
+		if _, err := runlog.Output(ctx, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, q); err != nil {
+			return fmt.Errorf("converting to qcow2: %w", err)
+		}
+	}
+	for tmp, final := range b.outputs {
+		d, err := manifest.FileDigest(tmp)
+		if err != nil {
+			return err
+		}
+		b.img.Outputs[final] = d
+	}
+	b.img.Steps = b.rep.Timings
+	if err := b.commitOutputs(); err != nil {
+		return err
+	}
+	if err := manifest.Update(b.o.OutDir, b.img); err != nil {
+		return err
+	}
+	for final, d := range b.img.Outputs {
+		st.Printf("%s  sha256:%s", final, d)
+	}
+	st.Done("manifest.json and SHA256SUMS updated")
+	return nil
+}
