@@ -5,7 +5,7 @@ ARCH ?= x86_64
 SPEC ?= images/container-host.yaml
 NAME := $(basename $(notdir $(SPEC)))
 OUT ?= out
-CACHE ?= cache
+CACHE ?= .cache
 IMAGE := $(OUT)/$(NAME)-$(ARCH).raw
 GO ?= go
 

@@ -13,7 +13,19 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
+binfmt() {
+	# arm64 maintainer scripts run under qemu-user through binfmt_misc. In a
+	# container without systemd nobody mounts or enables it, so do it here.
+	[ "$(id -u)" = 0 ] || return 0
+	if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+		mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+	fi
+	if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] && command -v update-binfmts >/dev/null; then
+		update-binfmts --enable qemu-aarch64 || true
+	fi
+}
 if [ -z "$missing" ]; then
+	binfmt
 	echo "deps: all host packages present"
 	exit 0
 fi
@@ -25,3 +37,4 @@ fi
 echo "deps: installing$missing"
 apt-get update -q
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+binfmt

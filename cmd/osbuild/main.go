@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string) int {
 	switch args[0] {
 	case "lock":
 		fs := flag.NewFlagSet("lock", flag.ContinueOnError)
-		cache := fs.String("cache", "cache", "cache directory")
+		cache := fs.String("cache", ".cache", "cache directory")
 		spec, perr := parse(fs, args[1:])
 		if perr != nil {
 			return exitUsage
@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string) int {
 		fs := flag.NewFlagSet("build", flag.ContinueOnError)
 		a := fs.String("arch", "x86_64", "target architecture: x86_64 or aarch64")
 		out := fs.String("out", "out", "output directory")
-		cache := fs.String("cache", "cache", "cache directory (downloads, assembled rootfs)")
+		cache := fs.String("cache", ".cache", "cache directory (downloads, assembled rootfs)")
 		keep := fs.Bool("keep-work", false, "keep the work directory for debugging")
 		spec, perr := parse(fs, args[1:])
 		if perr != nil {

@@ -141,7 +141,7 @@ func (b *build) validate() error {
 	}
 	b.layout = l
 	if b.o.CacheDir == "" {
-		b.o.CacheDir = "cache"
+		b.o.CacheDir = ".cache"
 	}
 	if err := os.MkdirAll(b.o.CacheDir, 0o755); err != nil {
 		return fmt.Errorf("creating cache directory: %w", err)

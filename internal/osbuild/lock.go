@@ -30,7 +30,7 @@ func Lock(ctx context.Context, o LockOptions) (*imagespec.Lock, error) {
 		return nil, err
 	}
 	if o.CacheDir == "" {
-		o.CacheDir = "cache"
+		o.CacheDir = ".cache"
 	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()

@@ -1,0 +1,233 @@
+package qemu
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func hostArch() string {
+	switch runtime.GOARCH {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	}
+	return runtime.GOARCH
+}
+
+// PrepareDisk makes a qcow2 overlay of base in dir, sized size (e.g. "8G")
+// so ROOT has room to grow. The base image is never written.
+func PrepareDisk(ctx context.Context, base, dir, size string) (string, error) {
+	abs, err := filepath.Abs(base)
+	if err != nil {
+		return "", err
+	}
+	format := "raw"
+	if strings.HasSuffix(base, ".qcow2") {
+		format = "qcow2"
+	}
+	p := filepath.Join(dir, "overlay.qcow2")
+	args := []string{"create", "-q", "-f", "qcow2", "-F", format, "-b", abs, p}
+	if size != "" {
+		args = append(args, size)
+	}
+	if out, err := exec.CommandContext(ctx, "qemu-img", args...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("qemu-img create overlay: %w: %s", err, out)
+	}
+	return p, nil
+}
+
+// VM is a running QEMU.
+type VM struct {
+	cmd     *exec.Cmd
+	Console *Console
+	done    chan struct{}
+	waitErr error
+}
+
+// Start launches QEMU for c, writing the console to logPath and, if tee is
+// not nil, also to tee. The VM is killed when ctx ends and, through
+// Pdeathsig, when this process dies, so no QEMU outlives its test.
+func Start(ctx context.Context, c Config, logPath string, tee io.Writer) (*VM, error) {
+	bin, args, err := Command(c)
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		logf.Close()
+		return nil, err
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	vm := &VM{cmd: cmd, Console: newConsole(), done: make(chan struct{})}
+	go func() {
+		w := io.Writer(logf)
+		if tee != nil {
+			w = io.MultiWriter(logf, tee)
+		}
+		vm.Console.consume(io.TeeReader(stdout, w))
+		vm.waitErr = cmd.Wait()
+		logf.Close()
+		vm.Console.close()
+		close(vm.done)
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			vm.Kill()
+		case <-vm.done:
+		}
+	}()
+	return vm, nil
+}
+
+// Kill stops the VM at once.
+func (vm *VM) Kill() {
+	if vm.cmd.Process != nil {
+		syscall.Kill(-vm.cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+// Wait waits for QEMU to exit (the guest powered off, or it was killed).
+func (vm *VM) Wait(ctx context.Context) error {
+	select {
+	case <-vm.done:
+		return vm.waitErr
+	case <-ctx.Done():
+		vm.Kill()
+		<-vm.done
+		return ctx.Err()
+	}
+}
+
+// Console collects the serial console's lines and lets callers wait for a
+// marker while failing fast on fatal patterns.
+type Console struct {
+	mu     sync.Mutex
+	lines  []string
+	notify chan struct{}
+	closed bool
+}
+
+func newConsole() *Console { return &Console{notify: make(chan struct{})} }
+
+func (c *Console) consume(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		c.mu.Lock()
+		c.lines = append(c.lines, cleanLine(sc.Text()))
+		close(c.notify)
+		c.notify = make(chan struct{})
+		c.mu.Unlock()
+	}
+}
+
+func (c *Console) close() {
+	c.mu.Lock()
+	c.closed = true
+	close(c.notify)
+	c.notify = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// Lines returns a copy of the lines so far.
+func (c *Console) Lines() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.lines...)
+}
+
+// ErrConsoleClosed means QEMU exited before the awaited marker appeared.
+var ErrConsoleClosed = errors.New("VM exited")
+
+// WaitFor waits until a line starting with marker appears and returns it.
+// It returns early, quoting the console, if a fatal pattern appears or the
+// VM exits, and when ctx or timeout ends.
+func (c *Console) WaitFor(ctx context.Context, marker string, timeout time.Duration) (string, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	seen := 0
+	for {
+		c.mu.Lock()
+		lines, notify, closed := c.lines, c.notify, c.closed
+		c.mu.Unlock()
+		for ; seen < len(lines); seen++ {
+			l := lines[seen]
+			if i := strings.Index(l, marker); i >= 0 {
+				return l[i:], nil
+			}
+			if p := Fatal(l); p != "" {
+				return "", &ConsoleError{Reason: "fatal console pattern " + p, Lines: Context(lines, seen, 15)}
+			}
+		}
+		if closed {
+			return "", &ConsoleError{Reason: ErrConsoleClosed.Error() + " before " + marker, Lines: Tail(lines, 20)}
+		}
+		select {
+		case <-notify:
+		case <-deadline.C:
+			return "", &ConsoleError{Reason: fmt.Sprintf("no %q within %s", marker, timeout), Lines: Tail(lines, 20)}
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}
+
+// ConsoleError quotes the console lines that explain a failure.
+type ConsoleError struct {
+	Reason string
+	Lines  []string
+}
+
+func (e *ConsoleError) Error() string {
+	return e.Reason + "; console:\n    " + strings.Join(e.Lines, "\n    ")
+}
+
+// cleanLine strips terminal escape sequences and carriage returns that
+// firmware and getty write, so patterns and logs read cleanly.
+func cleanLine(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if ch == 0x1b {
+			// Skip CSI (ESC [ ... final byte) and two-byte escapes.
+			if i+1 < len(s) && s[i+1] == '[' {
+				j := i + 2
+				for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
+					j++
+				}
+				i = j
+				continue
+			}
+			i++
+			continue
+		}
+		if ch == '\r' || (ch < 0x20 && ch != '\t') {
+			continue
+		}
+		b.WriteByte(ch)
+	}
+	return b.String()
+}

@@ -1,0 +1,153 @@
+//go:build guest
+
+// Package guest holds the checks that run inside a booted Bulwark VM. The
+// harness cross-compiles this package's test binary for the guest arch,
+// hands it to the VM through fw_cfg and reads `go test -v` output back from
+// the serial console. Flags carry what the host expects.
+package guest
+
+import (
+	"bufio"
+
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+var (
+	wantArch      = flag.String("arch", "", "expected uname machine")
+	ignitionSHA   = flag.String("ignition-sha256", "", "sha256 of the Ignition config passed through fw_cfg")
+	minRootBytes  = flag.Int64("min-root-bytes", 0, "ROOT must have grown past this size")
+	corruptOffset = flag.Int64("corrupt-offset", -1, "offset in /dev/mapper/usr whose block the host damaged")
+	corruptFile   = flag.String("corrupt-file", "", "file under /usr whose data holds the damaged block")
+)
+
+func TestArchitecture(t *testing.T) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	got := unix.ByteSliceToString(u.Machine[:])
+	if got != *wantArch {
+		t.Fatalf("uname machine = %q, want %q", got, *wantArch)
+	}
+}
+
+type mount struct{ target, source, fstype, opts, superOpts string }
+
+func mounts(t *testing.T) map[string]mount {
+	t.Helper()
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m := map[string]mount{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		a, b := strings.Fields(pre), strings.Fields(post)
+		if len(a) < 6 || len(b) < 3 {
+			continue
+		}
+		m[a[4]] = mount{target: a[4], opts: a[5], fstype: b[0], source: b[1], superOpts: b[2]}
+	}
+	return m
+}
+
+func TestUsrIsReadOnlyVerity(t *testing.T) {
+	usr, ok := mounts(t)["/usr"]
+	if !ok {
+		t.Fatal("/usr is not a mount point")
+	}
+	if !strings.HasPrefix(usr.opts, "ro") {
+		t.Errorf("/usr mount options %q, want ro", usr.opts)
+	}
+	if usr.source != "/dev/mapper/usr" || usr.fstype != "erofs" {
+		t.Errorf("/usr is %s from %s, want erofs from /dev/mapper/usr", usr.fstype, usr.source)
+	}
+	// The device-mapper target behind /usr must be verity, as named by the
+	// uuid systemd-veritysetup gives it.
+	dev, err := filepath.EvalSymlinks("/dev/mapper/usr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uuid, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "dm/uuid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(uuid), "CRYPT-VERITY-") {
+		t.Errorf("dm uuid of /usr is %q, want a CRYPT-VERITY- target", strings.TrimSpace(string(uuid)))
+	}
+	err = os.WriteFile("/usr/bulwark-write-test", []byte("x"), 0o644)
+	if !errors.Is(err, syscall.EROFS) {
+		t.Errorf("writing to /usr: got %v, want EROFS", err)
+	}
+}
+
+func TestRootGrown(t *testing.T) {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/", &st); err != nil {
+		t.Fatal(err)
+	}
+	size := int64(st.Blocks) * st.Bsize
+	if size <= *minRootBytes {
+		t.Errorf("ROOT filesystem is %d bytes, want more than the image's %d (grown to the disk)", size, *minRootBytes)
+	}
+	root := mounts(t)["/"]
+	if root.fstype != "ext4" || !strings.HasPrefix(root.opts, "rw") {
+		t.Errorf("/ is %s %s, want writable ext4", root.fstype, root.opts)
+	}
+}
+
+func TestIgnitionVisible(t *testing.T) {
+	if *ignitionSHA == "" {
+		t.Skip("no Ignition config passed")
+	}
+	b, err := os.ReadFile("/sys/firmware/qemu_fw_cfg/by_name/opt/com.coreos/config/raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	if got := hex.EncodeToString(sum[:]); got != *ignitionSHA {
+		t.Errorf("fw_cfg opt/com.coreos/config sha256 %s, want %s", got, *ignitionSHA)
+	}
+}
+
+// TestVerityCorruption reads the block the host damaged through the verity
+// device: the kernel must refuse it with EIO, while an intact block reads.
+func TestVerityCorruption(t *testing.T) {
+	if *corruptOffset < 0 {
+		t.Skip("no corruption requested")
+	}
+	f, err := os.Open("/dev/mapper/usr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		t.Errorf("reading intact block 0: %v", err)
+	}
+	_, err = f.ReadAt(buf, *corruptOffset&^4095)
+	if !errors.Is(err, syscall.EIO) {
+		t.Errorf("reading damaged block at %d: got %v, want EIO", *corruptOffset, err)
+	}
+	if *corruptFile != "" {
+		_, err := os.ReadFile(*corruptFile)
+		if !errors.Is(err, syscall.EIO) {
+			t.Errorf("reading %s, which holds the damaged block: got %v, want EIO", *corruptFile, err)
+		}
+	}
+}

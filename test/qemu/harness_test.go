@@ -1,0 +1,282 @@
+//go:build qemu
+
+// Package qemu_test boots the built Bulwark images under QEMU and checks them
+// from inside (a cross-compiled test binary) and outside the guest. Run it
+// with `make test-qemu ARCH=x86_64|aarch64`.
+package qemu_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/qemu"
+)
+
+var (
+	imagePath = flag.String("image", "", "built image (.raw); its .qcow2 is used when present")
+	archFlag  = flag.String("arch", "x86_64", "guest architecture")
+	artifacts = flag.String("artifacts", "", "where failed tests keep console logs (default: out/qemu-tests)")
+)
+
+// env is what every VM test shares: the image, its manifest entry and the
+// guest check binary for the arch.
+type env struct {
+	arch     string
+	image    string
+	manifest *manifest.Image
+	guestBin string
+	repo     string
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	if *imagePath == "" {
+		t.Fatal("-image is required (make test-qemu passes it)")
+	}
+	repo, _ := filepath.Abs("../..")
+	e := &env{arch: *archFlag, image: *imagePath, repo: repo}
+	if q := strings.TrimSuffix(e.image, ".raw") + ".qcow2"; fileExists(q) {
+		e.image = q
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(*imagePath), "manifest.json"))
+	if err != nil {
+		t.Fatalf("reading manifest: %v", err)
+	}
+	var m manifest.File
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimSuffix(filepath.Base(*imagePath), ".raw")
+	if e.manifest = m.Images[name]; e.manifest == nil {
+		t.Fatalf("manifest.json has no entry %q", name)
+	}
+	goarch := map[string]string{"x86_64": "amd64", "aarch64": "arm64"}[e.arch]
+	e.guestBin = filepath.Join(t.TempDir(), "guestcheck.test")
+	cmd := exec.Command("go", "test", "-c", "-tags", "guest", "-o", e.guestBin, "./guest")
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building guest checks for %s: %v\n%s", goarch, err, out)
+	}
+	return e
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// vmTest is one registered test: the arches it runs on, its timeout under
+// KVM (scaled for TCG and aarch64), how the VM is set up, and its checks.
+type vmTest struct {
+	name     string
+	arches   []string
+	timeout  time.Duration
+	ignition string // file under test/qemu/testdata passed as opt/com.coreos/config
+	// guestRun selects the guest checks (go test -run) and guestArgs adds flags.
+	guestRun  string
+	guestArgs func(e *env, r *run) []string
+	setup     func(t *testing.T, e *env, r *run)
+	creds     []qemu.Credential
+	host      func(t *testing.T, e *env, r *run)
+	// wantFail, if set, means the boot must fail with this in the error,
+	// in well under the timeout.
+	wantFail string
+}
+
+// run is one VM's state.
+type run struct {
+	dir      string
+	disk     string
+	forwards map[int]int // guest port → host port
+	vm       *qemu.VM
+	extra    map[string]string
+}
+
+// result is what a boot reported.
+type result struct {
+	state, failed string
+	checkExit     string
+	checkOut      []string
+	problems      []qemu.Problem
+	elapsed       time.Duration
+}
+
+func artifactDir(t *testing.T, arch string) string {
+	base := *artifacts
+	if base == "" {
+		base, _ = filepath.Abs("../../out/qemu-tests")
+	}
+	d := filepath.Join(base, arch, strings.ReplaceAll(t.Name(), "/", "_"))
+	os.RemoveAll(d)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// boot runs one VM to completion and returns what it reported, or the
+// harness error (fatal console pattern, timeout, early exit).
+func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
+	kvm := qemu.KVMUsable(e.arch)
+	timeout := time.Duration(float64(tc.timeout) * qemu.Scale(e.arch, kvm))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+time.Minute)
+	defer cancel()
+	r := &run{dir: artifactDir(t, e.arch), forwards: map[int]int{22: freePort(t)}, extra: map[string]string{}}
+	var err error
+	if r.disk, err = qemu.PrepareDisk(ctx, e.image, r.dir, "8G"); err != nil {
+		t.Fatal(err)
+	}
+	if tc.setup != nil {
+		tc.setup(t, e, r)
+	}
+	fw := qemu.Firmwares[e.arch]
+	vars, err := qemu.VarsCopy(fw, r.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-test.run", tc.guestRun, "-arch", e.arch}
+	if tc.guestArgs != nil {
+		args = append(args, tc.guestArgs(e, r)...)
+	}
+	cfg := qemu.Config{Arch: e.arch, Disk: r.disk, Vars: vars, Firmware: fw, KVM: kvm,
+		FwCfg: map[string]string{qemu.FwCfgGuestCheck: e.guestBin}}
+	if tc.ignition != "" {
+		cfg.FwCfg["opt/com.coreos/config"] = filepath.Join(e.repo, "test/qemu/testdata", tc.ignition)
+	}
+	for g, h := range r.forwards {
+		cfg.Forwards = append(cfg.Forwards, qemu.Forward{Host: h, Guest: g})
+	}
+	cfg.Credentials = append(qemu.CheckCredentials(e.arch, args), tc.creds...)
+	bin, qargs, err := qemu.Command(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(r.dir, "qemu-cmdline.txt"), []byte(bin+" "+strings.Join(qargs, " ")+"\n"), 0o644)
+	start := time.Now()
+	t.Logf("booting %s (%s, timeout %s); console: %s", filepath.Base(e.image), map[bool]string{true: "KVM", false: "TCG"}[kvm], timeout, filepath.Join(r.dir, "console.log"))
+	vm, err := qemu.Start(ctx, cfg, filepath.Join(r.dir, "console.log"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.vm = vm
+	defer vm.Kill()
+	res := &result{}
+	line, err := vm.Console.WaitFor(ctx, qemu.MarkerReady, timeout)
+	if err != nil {
+		return nil, r, err
+	}
+	res.elapsed = time.Since(start)
+	t.Logf("ready after %s: %s", res.elapsed.Round(100*time.Millisecond), line)
+	for _, f := range strings.Fields(strings.TrimPrefix(line, qemu.MarkerReady)) {
+		if v, ok := strings.CutPrefix(f, "state="); ok {
+			res.state = v
+		}
+		if v, ok := strings.CutPrefix(f, "failed="); ok {
+			res.failed = v
+		}
+	}
+	if tc.host != nil {
+		tc.host(t, e, r)
+	}
+	if _, err := vm.Console.WaitFor(ctx, qemu.MarkerDone, timeout-res.elapsed); err != nil {
+		return nil, r, err
+	}
+	if err := vm.Wait(ctx); err != nil && ctx.Err() != nil {
+		return nil, r, fmt.Errorf("guest did not power off: %w", err)
+	}
+	lines := vm.Console.Lines()
+	for _, l := range lines {
+		if v, ok := strings.CutPrefix(l[max(strings.Index(l, qemu.MarkerCheck), 0):], qemu.MarkerCheck); ok && strings.Contains(l, qemu.MarkerCheck) {
+			res.checkOut = append(res.checkOut, v)
+		}
+		if i := strings.Index(l, qemu.MarkerExit); i >= 0 {
+			res.checkExit = strings.TrimSpace(strings.TrimPrefix(l[i:], qemu.MarkerExit))
+		}
+	}
+	os.WriteFile(filepath.Join(r.dir, "guest-checks.txt"), []byte(strings.Join(res.checkOut, "\n")+"\n"), 0o644)
+	res.problems = qemu.Problems(lines)
+	return res, r, nil
+}
+
+func runVMTest(t *testing.T, e *env, tc vmTest) {
+	start := time.Now()
+	res, r, err := boot(t, e, tc)
+	if tc.wantFail != "" {
+		if err == nil {
+			err = resultError(res)
+		}
+		if err == nil {
+			t.Fatalf("boot succeeded; want a failure matching %q", tc.wantFail)
+		}
+		if !strings.Contains(err.Error(), tc.wantFail) {
+			t.Fatalf("failure %v\ndoes not mention %q", err, tc.wantFail)
+		}
+		kvm := qemu.KVMUsable(e.arch)
+		if d, limit := time.Since(start), time.Duration(float64(tc.timeout)*qemu.Scale(e.arch, kvm))/2; d > limit {
+			t.Errorf("harness took %s to report the failure; want under %s (fail fast)", d.Round(time.Second), limit)
+		}
+		t.Logf("harness failed as it should, after %s:\n%v", time.Since(start).Round(time.Second), err)
+		os.RemoveAll(r.dir)
+		return
+	}
+	if err != nil {
+		t.Fatalf("%v\nartifacts kept in %s", err, r.dir)
+	}
+	if err := resultError(res); err != nil {
+		t.Fatalf("%v\nartifacts kept in %s", err, r.dir)
+	}
+	t.Logf("guest checks:\n    %s", strings.Join(res.checkOut, "\n    "))
+	if !t.Failed() {
+		os.RemoveAll(r.dir)
+	} else {
+		t.Logf("artifacts kept in %s", r.dir)
+	}
+}
+
+// resultError turns a finished boot's report into an error, if anything in
+// it is wrong: not running, failed units, console problems, failed checks.
+func resultError(res *result) error {
+	var msgs []string
+	if res.state != "running" {
+		msgs = append(msgs, fmt.Sprintf("system state %q (failed units: %s)", res.state, res.failed))
+	}
+	for _, p := range res.problems {
+		msgs = append(msgs, fmt.Sprintf("console %s: %s", p.Pattern, p.Line))
+	}
+	if res.checkExit != "0" {
+		msgs = append(msgs, fmt.Sprintf("guest checks exited %q:\n    %s", res.checkExit, strings.Join(res.checkOut, "\n    ")))
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", strings.Join(msgs, "\n"))
+}
+
+// sha256File hashes p; an unreadable file hashes as "unreadable", which no
+// guest will match, so the check fails rather than the harness.
+func sha256File(p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "unreadable"
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

@@ -1,0 +1,145 @@
+//go:build qemu
+
+package qemu_test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulwark/bulwark/internal/layout"
+	"github.com/bulwark/bulwark/internal/qemu"
+)
+
+// registry lists the VM tests. Timeouts are for KVM; the harness scales
+// them for TCG and for aarch64 (qemu.Scale).
+var registry = []vmTest{
+	{
+		name:     "boot",
+		arches:   []string{"x86_64", "aarch64"},
+		timeout:  90 * time.Second,
+		ignition: "minimal.ign",
+		guestRun: "TestArchitecture|TestUsrIsReadOnlyVerity|TestRootGrown|TestIgnitionVisible",
+		guestArgs: func(e *env, r *run) []string {
+			return []string{
+				"-min-root-bytes", strconv.FormatInt(e.manifest.Layout.Get(layout.Root).Size, 10),
+				"-ignition-sha256", sha256File(filepath.Join(e.repo, "test/qemu/testdata/minimal.ign")),
+			}
+		},
+		host: checkSSHBanner,
+	},
+	{
+		name:     "verity-corruption",
+		arches:   []string{"x86_64", "aarch64"},
+		timeout:  90 * time.Second,
+		guestRun: "TestVerityCorruption",
+		setup:    corruptUSR,
+		guestArgs: func(e *env, r *run) []string {
+			return []string{"-corrupt-offset", r.extra["offset"], "-corrupt-file", "/usr/bin/docker"}
+		},
+	},
+	{
+		name:     "failed-unit-is-reported",
+		arches:   []string{"x86_64"},
+		timeout:  90 * time.Second,
+		guestRun: "TestArchitecture",
+		creds:    qemu.FailingUnitCredentials(),
+		wantFail: "bulwark-broken.service",
+	},
+	{
+		name:     "panic-fails-fast",
+		arches:   []string{"x86_64"},
+		timeout:  90 * time.Second,
+		guestRun: "TestArchitecture",
+		creds:    qemu.PanicCredentials(),
+		wantFail: "fatal console pattern kernel panic",
+	},
+}
+
+func TestVM(t *testing.T) {
+	e := setup(t)
+	for _, tc := range registry {
+		t.Run(tc.name, func(t *testing.T) {
+			if !slices.Contains(tc.arches, e.arch) {
+				t.Skipf("registered for %v only", tc.arches)
+			}
+			runVMTest(t, e, tc)
+		})
+	}
+}
+
+// checkSSHBanner proves from the host that the guest's forwarded port
+// reaches sshd, which generated its host keys on this first boot.
+func checkSSHBanner(t *testing.T, e *env, r *run) {
+	addr := fmt.Sprintf("127.0.0.1:%d", r.forwards[22])
+	var last error
+	for i := 0; i < 10; i++ {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			line, err := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if err == nil && strings.HasPrefix(line, "SSH-2.0-OpenSSH") {
+				t.Logf("host: %s answers %q", addr, strings.TrimSpace(line))
+				return
+			}
+			last = fmt.Errorf("banner %q: %v", line, err)
+		} else {
+			last = err
+		}
+		time.Sleep(2 * time.Second)
+	}
+	t.Errorf("host: no SSH banner through forwarded port %s: %v", addr, last)
+}
+
+// corruptUSR flips one byte of /usr/bin/docker's data inside USR-A, in the
+// VM's overlay only, and records the offset within the verity device.
+func corruptUSR(t *testing.T, e *env, r *run) {
+	usr := e.manifest.Layout.Get(layout.USRA)
+	raw := *imagePath
+	img := filepath.Join(r.dir, "usr.img")
+	f, err := os.Open(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, e.manifest.USRBytes)
+	if _, err := f.ReadAt(buf, usr.Start); err != nil {
+		t.Fatal(err)
+	}
+	out.Write(buf)
+	out.Close()
+	defer os.Remove(img)
+	dump, err := exec.Command("dump.erofs", "-e", "--path=/bin/docker", img).CombinedOutput()
+	if err != nil {
+		t.Fatalf("dump.erofs: %v\n%s", err, dump)
+	}
+	// Extent lines: "  N:  lstart..  lend |  len :  pstart..  pend |  plen".
+	re := regexp.MustCompile(`(?m)^\s*(\d+):.*\|.*:\s*(\d+)\.\.\s*\d+\s*\|`)
+	m := re.FindAllStringSubmatch(string(dump), -1)
+	if len(m) < 20 {
+		t.Fatalf("dump.erofs: expected extents of /bin/docker, got:\n%s", dump)
+	}
+	phys, _ := strconv.ParseInt(m[len(m)/2][2], 10, 64)
+	off := phys + 100
+	orig := buf[off]
+	cmd := exec.Command("qemu-io", "-f", "qcow2", "-c", fmt.Sprintf("write -P 0x%02x %d 1", orig^0xff, usr.Start+off), r.disk)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("qemu-io: %v\n%s", err, b)
+	}
+	t.Logf("flipped byte at USR-A offset %d (0x%02x → 0x%02x) inside /usr/bin/docker's data", off, orig, orig^0xff)
+	r.extra["offset"] = strconv.FormatInt(off, 10)
+}
