@@ -29,8 +29,8 @@ image: deps build ## build $(OUT)/<name>-$(ARCH).raw from SPEC (ARCH=x86_64|aarc
 $(IMAGE):
 	$(MAKE) image ARCH=$(ARCH)
 
-run: $(IMAGE) ## build the default image if needed and boot it in QEMU, console on the terminal
-	$(GO) run ./test/qemu/cmd/bulwark-run --image $(IMAGE) --arch $(ARCH)
+run: build $(IMAGE) ## build the default image if needed and boot it in QEMU, console on the terminal
+	./bin/osbuild boot $(IMAGE) --arch $(ARCH) $(if $(IGNITION),--ignition $(IGNITION))
 
 test-unit: ## unit tests: no root, QEMU or network
 	$(GO) vet ./...

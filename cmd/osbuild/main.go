@@ -9,19 +9,21 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/bulwark/bulwark/internal/osbuild"
 	"github.com/bulwark/bulwark/internal/osbuild/inspect"
+	"github.com/bulwark/bulwark/internal/qemu"
 )
 
 // Exit codes, stable for scripts.
 const (
-	exitOK      = 0
-	exitFailed  = 1 // the work itself failed
-	exitUsage   = 2 // bad flags or arguments
-	exitCheck   = 3 // inspect found the image inconsistent
-	exitCancel  = 130
+	exitOK     = 0
+	exitFailed = 1 // the work itself failed
+	exitUsage  = 2 // bad flags or arguments
+	exitCheck  = 3 // inspect found the image inconsistent
+	exitCancel = 130
 )
 
 const usage = `usage: osbuild <command> [flags]
@@ -30,7 +32,8 @@ commands:
   lock SPEC                      resolve SPEC's packages to exact versions in SPEC.lock
   build SPEC --arch A --out DIR  build DIR/<name>-<A>.raw (and .qcow2), manifest.json, SHA256SUMS
   inspect IMAGE.raw              print partitions, UKI command line, verity hash; check the tree
-  labels IMAGE.raw PATH...       print the SELinux labels of PATHs inside the image, offline
+  boot IMAGE --arch A            boot IMAGE in QEMU on a throw-away overlay, console here
+                                 (--ignition FILE passes a config through fw_cfg; Ctrl-A X quits)
 `
 
 func main() {
@@ -80,6 +83,17 @@ func run(ctx context.Context, args []string) int {
 			fmt.Fprintf(os.Stderr, "osbuild: %v\n", err)
 			return exitCheck
 		}
+	case "boot":
+		fs := flag.NewFlagSet("boot", flag.ContinueOnError)
+		a := fs.String("arch", "x86_64", "image architecture")
+		ign := fs.String("ignition", "", "Ignition config passed as fw_cfg opt/com.coreos/config")
+		ssh := fs.Int("ssh-port", 2222, "host port (on 127.0.0.1) forwarded to the guest's SSH")
+		docker := fs.Int("docker-port", 2376, "host port (on 127.0.0.1) forwarded to the guest's Docker TLS port")
+		img, perr := parse(fs, args[1:])
+		if perr != nil {
+			return exitUsage
+		}
+		err = boot(ctx, img, *a, *ign, *ssh, *docker)
 	default:
 		fmt.Fprintf(os.Stderr, "osbuild: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage
@@ -92,6 +106,39 @@ func run(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// boot runs the image interactively on an overlay in a temp directory.
+func boot(ctx context.Context, img, arch, ign string, sshPort, dockerPort int) error {
+	dir, err := os.MkdirTemp("", "bulwark-boot-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	disk, err := qemu.PrepareDisk(ctx, img, dir, "16G")
+	if err != nil {
+		return err
+	}
+	fw := qemu.Firmwares[arch]
+	vars, err := qemu.VarsCopy(fw, dir)
+	if err != nil {
+		return err
+	}
+	c := qemu.Config{Arch: arch, Disk: disk, Vars: vars, Firmware: fw, KVM: qemu.KVMUsable(arch),
+		FwCfg: map[string]string{}, Forwards: []qemu.Forward{{Host: sshPort, Guest: 22}, {Host: dockerPort, Guest: 2376}}}
+	if ign != "" {
+		abs, err := filepath.Abs(ign)
+		if err != nil {
+			return err
+		}
+		c.FwCfg["opt/com.coreos/config"] = abs
+	}
+	accel := "TCG emulation (no usable /dev/kvm): expect a minute or more to boot"
+	if c.KVM {
+		accel = "KVM"
+	}
+	fmt.Fprintf(os.Stderr, "osbuild: booting %s (%s) with %s; ssh on 127.0.0.1:%d, docker on 127.0.0.1:%d; Ctrl-A X quits\n", img, arch, accel, sshPort, dockerPort)
+	return qemu.RunInteractive(ctx, c)
 }
 
 // parse parses flags that may come before or after the one positional arg.

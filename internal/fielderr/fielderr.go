@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Error is one problem found at one place in one input file.
@@ -48,6 +49,9 @@ func (l *List) Append(e *Error) {
 	l.errs = append(l.errs, e)
 }
 
+// All returns the recorded problems.
+func (l *List) All() []*Error { return l.errs }
+
 // Len reports how many problems have been recorded.
 func (l *List) Len() int { return len(l.errs) }
 
@@ -64,11 +68,56 @@ func (l *List) Err() error {
 		}
 		return sorted[i].Line < sorted[j].Line
 	})
-	errs := make([]error, len(sorted))
-	for i, e := range sorted {
-		errs[i] = e
+	return Errors(sorted)
+}
+
+// Errors is several problems, one per line.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
 	}
-	return errors.Join(errs...)
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap lets errors.Is and errors.As see each problem.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// Merge appends to l the problems in err, skipping none. err may be an
+// Errors, a single *Error or nil; anything else is recorded at path "$".
+func (l *List) Merge(err error) {
+	var es Errors
+	var e *Error
+	switch {
+	case err == nil:
+	case errors.As(err, &es):
+		for _, x := range es {
+			l.Append(x)
+		}
+	case errors.As(err, &e):
+		l.Append(e)
+	default:
+		l.Append(&Error{Path: "$", Msg: err.Error()})
+	}
+}
+
+// Paths returns the paths of the problems in err.
+func Paths(err error) []string {
+	var l List
+	l.Merge(err)
+	var out []string
+	for _, e := range l.errs {
+		out = append(out, e.Path)
+	}
+	return out
 }
 
 // Index returns the path of element i of the sequence at path.

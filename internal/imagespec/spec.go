@@ -155,19 +155,40 @@ func Load(path string) (*Spec, error) {
 		return nil, fmt.Errorf("reading image spec: %w", err)
 	}
 	var s Spec
-	pos, err := strictyaml.Decode(path, data, &s)
-	if err != nil {
-		return nil, err
+	pos, decodeErr := strictyaml.Decode(path, data, &s)
+	if pos == nil {
+		return nil, decodeErr // not YAML at all
 	}
 	s.File = path
 	s.Dir = filepath.Dir(filepath.Dir(path))
 	if abs, err := filepath.Abs(s.Dir); err == nil {
 		s.Dir = abs
 	}
-	if err := s.validate(pos); err != nil {
+	// Report structural and semantic problems together, leaving out semantic
+	// complaints about values that did not even decode.
+	all := &fielderr.List{File: path}
+	all.Merge(decodeErr)
+	bad := fielderr.Paths(decodeErr)
+	var sem fielderr.List
+	sem.Merge(s.validate(pos))
+	for _, e := range sem.All() {
+		if !underAny(e.Path, bad) {
+			all.Append(e)
+		}
+	}
+	if err := all.Err(); err != nil {
 		return nil, err
 	}
 	return &s, nil
+}
+
+func underAny(p string, roots []string) bool {
+	for _, r := range roots {
+		if p == r || strings.HasPrefix(p, r+".") || strings.HasPrefix(p, r+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // OverlayDir returns the directory of overlay name.

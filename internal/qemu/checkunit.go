@@ -2,6 +2,8 @@ package qemu
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 )
 
@@ -13,8 +15,24 @@ const (
 	MarkerDone  = "BULWARK-DONE"
 )
 
-// FwCfgGuestCheck is the fw_cfg name the guest check binary travels under.
-const FwCfgGuestCheck = "opt/dev.bulwark/guestcheck"
+// GuestCheckSerial names the raw virtio disk that carries the guest check
+// binary. A disk, not fw_cfg: fw_cfg reads from sysfs go a byte at a time
+// through port I/O, which under TCG takes minutes for a few MiB.
+const GuestCheckSerial = "bulwark-check"
+
+// GuestCheckDisk writes bin, padded to whole sectors, to path for use as
+// the guest check disk and returns the binary's length.
+func GuestCheckDisk(bin, path string) (int64, error) {
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		return 0, err
+	}
+	n := int64(len(b))
+	if r := len(b) % 512; r != 0 {
+		b = append(b, make([]byte, 512-r)...)
+	}
+	return n, os.WriteFile(path, b, 0o644)
+}
 
 // ConsoleDevice is the guest's serial console for arch.
 func ConsoleDevice(arch string) string {
@@ -29,14 +47,13 @@ func ConsoleDevice(arch string) string {
 // waits until the boot has finished, reports the system state and failed
 // units, runs the guest check binary from fw_cfg (if any) with args, and
 // powers the guest off. Nothing of it is in the image.
-func CheckCredentials(arch string, args []string) []Credential {
+func CheckCredentials(arch string, binSize int64, args []string) []Credential {
 	script := strings.Join([]string{
 		`state=$(systemctl is-system-running --wait)`,
 		`failed=$(systemctl --failed --no-legend --plain | cut -d" " -f1 | paste -sd, -)`,
 		`echo "` + MarkerReady + ` state=$state failed=$failed"`,
-		`modprobe qemu_fw_cfg 2>/dev/null`,
-		`f=/sys/firmware/qemu_fw_cfg/by_name/` + FwCfgGuestCheck + `/raw`,
-		`if [ -r $f ]; then cp $f /run/bulwark-guestcheck && chmod 700 /run/bulwark-guestcheck && ` +
+		`f=/dev/disk/by-id/virtio-` + GuestCheckSerial,
+		`if [ -b $f ]; then head -c ` + strconv.FormatInt(binSize, 10) + ` $f > /run/bulwark-guestcheck && chmod 700 /run/bulwark-guestcheck && ` +
 			`/run/bulwark-guestcheck -test.v ` + shellWords(args) + ` >/run/bulwark-guestcheck.out 2>&1; rc=$?; ` +
 			`sed "s/^/` + MarkerCheck + `/" /run/bulwark-guestcheck.out; echo "` + MarkerExit + ` $rc"; fi`,
 		`echo ` + MarkerDone,

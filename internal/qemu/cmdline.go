@@ -48,9 +48,20 @@ type Config struct {
 	CPUs      int
 	KVM       bool
 	// FwCfg maps fw_cfg names (opt/com.coreos/config) to host files.
-	FwCfg       map[string]string
+	FwCfg map[string]string
+	// ExtraDisks are attached read-only as raw virtio disks, found in the
+	// guest as /dev/disk/by-id/virtio-<Serial>.
+	ExtraDisks  []ExtraDisk
 	Credentials []Credential
 	Forwards    []Forward
+	// Interactive puts the console and QEMU's monitor on the terminal
+	// (Ctrl-A X quits) instead of a pipe the harness reads.
+	Interactive bool
+}
+
+// ExtraDisk is a raw file attached read-only.
+type ExtraDisk struct {
+	Path, Serial string
 }
 
 // Command returns the QEMU program and its arguments for c. It touches
@@ -92,8 +103,21 @@ func Command(c Config) (string, []string, error) {
 		"-drive", "if=none,id=disk0,format=qcow2,cache=unsafe,discard=unmap,file="+c.Disk,
 		"-device", "virtio-blk-pci,drive=disk0,bootindex=1",
 		"-device", "virtio-rng-pci",
-		"-serial", "stdio", "-monitor", "none",
 	)
+	for i, d := range c.ExtraDisks {
+		if strings.Contains(d.Path, ",") {
+			return "", nil, fmt.Errorf("qemu: extra disk %q: commas are not allowed", d.Path)
+		}
+		id := fmt.Sprintf("extra%d", i)
+		args = append(args, "-drive", "if=none,id="+id+",format=raw,readonly=on,file="+d.Path,
+			"-device", "virtio-blk-pci,drive="+id+",serial="+d.Serial)
+	}
+	args = append(args)
+	if c.Interactive {
+		args = append(args, "-serial", "mon:stdio")
+	} else {
+		args = append(args, "-serial", "stdio", "-monitor", "none")
+	}
 	netdev := "user,id=net0"
 	for _, f := range c.Forwards {
 		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.Host, f.Guest)

@@ -231,3 +231,16 @@ func cleanLine(s string) string {
 	}
 	return b.String()
 }
+
+// RunInteractive runs QEMU for c attached to the terminal until it exits.
+func RunInteractive(ctx context.Context, c Config) error {
+	c.Interactive = true
+	bin, args, err := Command(c)
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd.Run()
+}

@@ -51,6 +51,8 @@ func Decode(file string, data []byte, out any) (Positions, error) {
 		return nil, errors.New("strictyaml: out must be a non-nil pointer")
 	}
 	d.walk(doc.Content[0], rv.Elem(), "$")
+	// Positions are returned even with errors, so a caller can go on to
+	// validate what did decode and report everything at once.
 	return d.pos, d.errs.Err()
 }
 
@@ -65,7 +67,9 @@ func (d *decoder) walk(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	d.pos[path] = n.Line
+	if _, ok := d.pos[path]; !ok {
+		d.pos[path] = n.Line
+	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return
 	}
@@ -90,8 +94,12 @@ func (d *decoder) walk(n *yaml.Node, v reflect.Value, path string) {
 		if v.IsNil() {
 			v.Set(reflect.MakeMap(v.Type()))
 		}
+		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
+			if d.duplicate(seen, k, path) {
+				continue
+			}
 			ev := reflect.New(v.Type().Elem()).Elem()
 			d.walk(val, ev, fielderr.Key(path, k.Value))
 			v.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), ev)
@@ -153,8 +161,12 @@ func (d *decoder) walkStruct(n *yaml.Node, v reflect.Value, path string) {
 		fields[name] = i
 		known = append(known, name)
 	}
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
+		if d.duplicate(seen, k, path) {
+			continue
+		}
 		idx, ok := fields[k.Value]
 		if !ok {
 			d.errs.Add(k.Line, fielderr.Key(path, k.Value), "unknown key (known: %s)", strings.Join(known, ", "))
@@ -162,6 +174,19 @@ func (d *decoder) walkStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 		d.walk(val, v.Field(idx), fielderr.Key(path, k.Value))
 	}
+}
+
+// duplicate records and reports a key given twice in one mapping: YAML
+// would silently keep the last, hiding the first setting from review.
+func (d *decoder) duplicate(seen map[string]bool, k *yaml.Node, path string) bool {
+	p := fielderr.Key(path, k.Value)
+	if seen[k.Value] {
+		d.errs.Add(k.Line, p, "key %q is already defined in this mapping", k.Value)
+		return true
+	}
+	seen[k.Value] = true
+	d.pos[p] = k.Line
+	return false
 }
 
 func describe(n *yaml.Node) string {

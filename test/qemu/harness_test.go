@@ -64,7 +64,7 @@ func setup(t *testing.T) *env {
 	}
 	goarch := map[string]string{"x86_64": "amd64", "aarch64": "arm64"}[e.arch]
 	e.guestBin = filepath.Join(t.TempDir(), "guestcheck.test")
-	cmd := exec.Command("go", "test", "-c", "-tags", "guest", "-o", e.guestBin, "./guest")
+	cmd := exec.Command("go", "test", "-c", "-tags", "guest", "-trimpath", "-ldflags=-s -w", "-o", e.guestBin, "./guest")
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building guest checks for %s: %v\n%s", goarch, err, out)
@@ -156,15 +156,20 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 	if tc.guestArgs != nil {
 		args = append(args, tc.guestArgs(e, r)...)
 	}
+	checkDisk := filepath.Join(r.dir, "guestcheck.disk")
+	binSize, err := qemu.GuestCheckDisk(e.guestBin, checkDisk)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := qemu.Config{Arch: e.arch, Disk: r.disk, Vars: vars, Firmware: fw, KVM: kvm,
-		FwCfg: map[string]string{qemu.FwCfgGuestCheck: e.guestBin}}
+		FwCfg: map[string]string{}, ExtraDisks: []qemu.ExtraDisk{{Path: checkDisk, Serial: qemu.GuestCheckSerial}}}
 	if tc.ignition != "" {
 		cfg.FwCfg["opt/com.coreos/config"] = filepath.Join(e.repo, "test/qemu/testdata", tc.ignition)
 	}
 	for g, h := range r.forwards {
 		cfg.Forwards = append(cfg.Forwards, qemu.Forward{Host: h, Guest: g})
 	}
-	cfg.Credentials = append(qemu.CheckCredentials(e.arch, args), tc.creds...)
+	cfg.Credentials = append(qemu.CheckCredentials(e.arch, binSize, args), tc.creds...)
 	bin, qargs, err := qemu.Command(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,77 @@
+package layout
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/bulwark/bulwark/internal/arch"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestPlanGolden(t *testing.T) {
+	for _, name := range arch.Names() {
+		t.Run(name, func(t *testing.T) {
+			a, _ := arch.Lookup(name)
+			l, err := Plan(a, Sizes{Disk: 4 << 30, ESP: 128 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 32 << 20}, "container-host/"+name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			root := bytes.Repeat([]byte{0xab}, 16)
+			root = append(root, bytes.Repeat([]byte{0xcd}, 16)...)
+			if err := l.SetUSRHash(root); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.MarshalIndent(l, "", "  ")
+			golden := filepath.Join("testdata", name+".json")
+			if *update {
+				os.WriteFile(golden, append(got, '\n'), 0o644)
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (go test -update writes it)", err)
+			}
+			if string(got)+"\n" != string(want) {
+				t.Errorf("layout differs from %s:\n%s", golden, got)
+			}
+		})
+	}
+}
+
+func TestPlanInvariants(t *testing.T) {
+	a, _ := arch.Lookup("x86_64")
+	l, err := Plan(a, Sizes{Disk: 3 << 30, ESP: 64 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 1 << 20}, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := []string{ESP, USRA, USRAVerity, USRB, USRBVerity, OEM, Root}
+	end := int64(Align)
+	for i, p := range l.Parts {
+		if p.Label != labels[i] || p.Number != i+1 {
+			t.Errorf("partition %d is %s #%d, want %s", i, p.Label, p.Number, labels[i])
+		}
+		if p.Start%Align != 0 || p.Size%Align != 0 {
+			t.Errorf("%s not 1 MiB aligned: start %d size %d", p.Label, p.Start, p.Size)
+		}
+		if p.Start < end {
+			t.Errorf("%s overlaps the previous partition", p.Label)
+		}
+		end = p.Start + p.Size
+	}
+	if end > l.DiskSize-33*512 {
+		t.Errorf("last partition ends at %d, into the backup GPT of a %d-byte disk", end, l.DiskSize)
+	}
+	if l.Get(USRB).Attributes&AttrNoAuto == 0 {
+		t.Error("USR-B must carry the no-auto attribute so it is not discovered while empty")
+	}
+	if DerivedUUID("a", "x") == DerivedUUID("b", "x") || DerivedUUID("a", "x") != DerivedUUID("a", "x") {
+		t.Error("DerivedUUID must be stable per seed and differ across seeds")
+	}
+	if _, err := Plan(a, Sizes{Disk: 2 << 30, ESP: 64 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 1 << 20}, "s"); err == nil {
+		t.Error("Plan accepted a disk too small for ROOT")
+	}
+}

@@ -1,0 +1,116 @@
+package qemu
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestCommandGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"x86_64-tcg", Config{Arch: "x86_64"}},
+		{"x86_64-kvm", Config{Arch: "x86_64", KVM: true}},
+		{"aarch64-tcg", Config{Arch: "aarch64"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.cfg
+			c.Firmware = Firmwares[c.Arch]
+			c.Disk, c.Vars = "/vm/overlay.qcow2", "/vm/efivars.fd"
+			c.FwCfg = map[string]string{"opt/com.coreos/config": "/vm/node.ign"}
+			c.ExtraDisks = []ExtraDisk{{Path: "/vm/check.disk", Serial: GuestCheckSerial}}
+			c.Forwards = []Forward{{Host: 2222, Guest: 22}, {Host: 2376, Guest: 2376}}
+			c.Credentials = []Credential{{Name: "a.b", Value: []byte("x")}}
+			bin, args, err := Command(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := formatCommand(bin, args)
+			golden := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("command line:\n%s\nwant (%s):\n%s", got, golden, want)
+			}
+		})
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"unknown arch", Config{Arch: "riscv64"}},
+		{"comma in fw_cfg file", Config{Arch: "x86_64", FwCfg: map[string]string{"opt/x": "/a,b"}}},
+		{"comma in extra disk", Config{Arch: "x86_64", ExtraDisks: []ExtraDisk{{Path: "/a,b"}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := Command(tc.cfg); err == nil {
+				t.Error("Command accepted a bad config")
+			}
+		})
+	}
+}
+
+func TestUnitQuote(t *testing.T) {
+	got := unitQuote("echo \"$x\" 50%\nnext")
+	want := `"echo \"$$x\" 50%%; next"`
+	if got != want {
+		t.Errorf("unitQuote = %s, want %s", got, want)
+	}
+}
+
+func TestProblems(t *testing.T) {
+	lines := []string{
+		"[  OK  ] Started foo.service",
+		"[FAILED] Failed to start bar.service - Bar.",
+		"audit: type=1400 audit(0.0:1): avc:  denied  { read } for pid=1",
+		"[   12.3] Kernel panic - not syncing: sysrq triggered crash",
+		"all good",
+	}
+	got := Problems(lines)
+	want := []string{"failed unit", "SELinux denial", "kernel panic"}
+	if len(got) != len(want) {
+		t.Fatalf("Problems = %v, want patterns %v", got, want)
+	}
+	for i := range want {
+		if got[i].Pattern != want[i] {
+			t.Errorf("problem %d = %q, want %q", i, got[i].Pattern, want[i])
+		}
+	}
+}
+
+func TestCleanLine(t *testing.T) {
+	got := cleanLine("\x1b[0;1;31mFAILED\x1b[0m\r done")
+	if got != "FAILED done" {
+		t.Errorf("cleanLine = %q", got)
+	}
+}
+
+// formatCommand puts each flag and its value on a line, for readable diffs.
+func formatCommand(bin string, args []string) string {
+	var lines []string
+	for i := 0; i < len(args); i++ {
+		if strings.HasPrefix(args[i], "-") && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			lines = append(lines, args[i]+" "+args[i+1])
+			i++
+			continue
+		}
+		lines = append(lines, args[i])
+	}
+	return bin + " \\\n  " + strings.Join(lines, " \\\n  ") + "\n"
+}

@@ -1,0 +1,155 @@
+//go:build image
+
+// Package image_test checks a built image with tools other than our own:
+// sgdisk for the partition table and DPS types, veritysetup for the /usr
+// hash tree with the root hash from the UKI, systemd-dissect for the
+// Discoverable Partitions view, and osbuild inspect. Run it with
+// `make test-image ARCH=...` (root: systemd-dissect attaches a loop device).
+package image_test
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bulwark/bulwark/internal/arch"
+	"github.com/bulwark/bulwark/internal/layout"
+	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/osbuild/inspect"
+)
+
+var (
+	imagePath = flag.String("image", "", "built .raw image")
+	archFlag  = flag.String("arch", "x86_64", "image architecture")
+	dissect   = flag.String("dissect", "", "command prefix that runs a trixie systemd-dissect (e.g. via the tools root)")
+)
+
+func load(t *testing.T) (*manifest.Image, arch.Arch) {
+	t.Helper()
+	if *imagePath == "" {
+		t.Fatal("-image is required")
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(*imagePath), "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m manifest.File
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	img := m.Images[strings.TrimSuffix(filepath.Base(*imagePath), ".raw")]
+	if img == nil {
+		t.Fatalf("manifest has no entry for %s", *imagePath)
+	}
+	a, err := arch.Lookup(*archFlag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img, a
+}
+
+func TestSgdiskShowsLayout(t *testing.T) {
+	img, a := load(t)
+	want := map[int]string{1: arch.ESPType, 2: a.USRType, 3: a.USRVerityType, 4: a.USRType, 5: a.USRVerityType, 6: arch.LinuxDataType, 7: a.RootType}
+	for n, typ := range want {
+		out, err := exec.Command("sgdisk", "-i", fmt.Sprint(n), *imagePath).CombinedOutput()
+		if err != nil {
+			t.Fatalf("sgdisk -i %d: %v\n%s", n, err, out)
+		}
+		s := string(out)
+		if !strings.Contains(s, "Partition GUID code: "+typ) {
+			t.Errorf("partition %d: sgdisk says\n%s\nwant type %s", n, s, typ)
+		}
+		p := img.Layout.Parts[n-1]
+		if !strings.Contains(s, "Partition unique GUID: "+p.UUID) || !strings.Contains(s, "Partition name: '"+p.Label+"'") {
+			t.Errorf("partition %d: sgdisk says\n%s\nwant %s %s", n, s, p.Label, p.UUID)
+		}
+	}
+	if out, err := exec.Command("sgdisk", "-v", *imagePath).CombinedOutput(); err != nil || !strings.Contains(string(out), "No problems found") {
+		t.Errorf("sgdisk -v: %v\n%s", err, out)
+	}
+}
+
+func TestVeritysetupVerify(t *testing.T) {
+	img, _ := load(t)
+	parsed, err := inspect.Read(*imagePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parsed.USRHash != img.VerityRootHash {
+		t.Fatalf("UKI usrhash %s, manifest %s", parsed.USRHash, img.VerityRootHash)
+	}
+	dir := t.TempDir()
+	data, hash := img.Layout.Get(layout.USRA), img.Layout.Get(layout.USRAVerity)
+	extract := func(p *layout.Partition, name string) string {
+		out := filepath.Join(dir, name)
+		cmd := exec.Command("dd", "if="+*imagePath, "of="+out, "bs=1M", fmt.Sprintf("skip=%d", p.Start>>20), fmt.Sprintf("count=%d", p.Size>>20), "status=none")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("dd: %v\n%s", err, b)
+		}
+		return out
+	}
+	d, h := extract(data, "usr"), extract(hash, "usr-verity")
+	if out, err := exec.Command("veritysetup", "verify", d, h, parsed.USRHash).CombinedOutput(); err != nil {
+		t.Errorf("veritysetup verify with the UKI's root hash: %v\n%s", err, out)
+	}
+	// And it must notice a flipped byte.
+	f, _ := os.OpenFile(d, os.O_RDWR, 0)
+	b := make([]byte, 1)
+	f.ReadAt(b, 4096*10+7)
+	f.WriteAt([]byte{b[0] ^ 0xff}, 4096*10+7)
+	f.Close()
+	if out, err := exec.Command("veritysetup", "verify", d, h, parsed.USRHash).CombinedOutput(); err == nil {
+		t.Errorf("veritysetup verify accepted USR-A with a flipped byte:\n%s", out)
+	}
+}
+
+func TestInspect(t *testing.T) {
+	load(t)
+	var sb strings.Builder
+	if err := inspect.Run(&sb, *imagePath, true); err != nil {
+		t.Fatalf("inspect: %v\n%s", err, sb.String())
+	}
+	if !strings.Contains(sb.String(), "USR-A matches USR-A-VERITY") {
+		t.Errorf("inspect output:\n%s", sb.String())
+	}
+}
+
+func TestSystemdDissect(t *testing.T) {
+	img, _ := load(t)
+	if *dissect == "" {
+		t.Fatal("-dissect is required: a command that runs trixie's systemd-dissect")
+	}
+	args := append(strings.Fields(*dissect), "--json=short", "--no-pager", "--usr-hash="+img.VerityRootHash, *imagePath)
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-dissect: %v\n%s", err, out)
+	}
+	var res struct {
+		Mounts []struct {
+			Designator string `json:"designator"`
+			Fstype     string `json:"fstype"`
+			Verity     string `json:"verity"`
+			Partuuid   string `json:"partition_uuid"`
+		} `json:"mounts"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("systemd-dissect output: %v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for _, m := range res.Mounts {
+		got[m.Designator] = m.Fstype + "/" + m.Verity
+	}
+	for d, want := range map[string]string{"root": "ext4/", "usr": "erofs/", "esp": "vfat/"} {
+		g, ok := got[d]
+		if !ok || !strings.HasPrefix(g, strings.TrimSuffix(want, "/")) {
+			t.Errorf("systemd-dissect: designator %s = %q, want %s (all: %v)\n%s", d, g, want, got, out)
+		}
+	}
+	t.Logf("systemd-dissect: %v", got)
+}
