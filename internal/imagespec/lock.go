@@ -24,9 +24,10 @@ type Lock struct {
 	// SourceDateEpoch is the time the lock was made; builds use it as
 	// SOURCE_DATE_EPOCH so timestamps are reproducible yet meaningful.
 	SourceDateEpoch int64 `yaml:"sourceDateEpoch"`
-	// Tools are arch-independent packages the build runs on the host but
-	// does not install in the image (ukify).
-	Tools         map[string]string       `yaml:"tools"`
+	// Tools pins the native tool root, keyed by the build host's Debian
+	// arch: programs from the image's own suite (semodule, setfiles, ukify,
+	// systemd-dissect) that the build runs on the host, natively.
+	Tools         map[string]ArchPackages `yaml:"tools"`
 	Architectures map[string]ArchPackages `yaml:"architectures"`
 
 	File string `yaml:"-"`
@@ -37,9 +38,15 @@ type ArchPackages struct {
 	Packages map[string]string `yaml:"packages"`
 }
 
-// ToolPackages are the Debian packages (Architecture: all) whose programs
-// the build runs on the host, taken from the image's suite so they match it.
-var ToolPackages = []string{"systemd-ukify"}
+// ToolPackages make up the native tool root: a small chroot of the image's
+// own suite for the build host's arch. Running these natively matters for
+// foreign-arch images (compiling the SELinux policy under qemu-user took
+// over five minutes), and using the suite's own versions means the tools
+// read the image's files in the format they were written (file_contexts.bin).
+var ToolPackages = []string{"policycoreutils", "semodule-utils", "systemd-ukify", "python3-pefile", "systemd-container", "erofs-utils", "e2fsprogs"}
+
+// HostToolsArch is the Debian arch of the build hosts the lock covers.
+const HostToolsArch = "amd64"
 
 // LockPath returns the lock file that belongs to the spec at specPath.
 func LockPath(specPath string) string {
@@ -76,8 +83,8 @@ func LoadLock(path string, s *Spec, arches []string) (*Lock, error) {
 		errs.Add(pos.Line("$.sourceDateEpoch"), "$.sourceDateEpoch", "must be a positive UNIX time")
 	}
 	for _, t := range ToolPackages {
-		if l.Tools[t] == "" {
-			errs.Add(pos.Line("$.tools"), "$.tools."+t, "tool package %q is not locked; run `osbuild lock %s`", t, s.File)
+		if _, ok := l.Tools[HostToolsArch].Packages[t]; !ok {
+			errs.Add(pos.Line("$.tools"), "$.tools."+HostToolsArch+".packages."+t, "tool package %q is not locked; run `osbuild lock %s`", t, s.File)
 		}
 	}
 	for _, a := range arches {
@@ -102,6 +109,42 @@ func LoadLock(path string, s *Spec, arches []string) (*Lock, error) {
 		return nil, err
 	}
 	return &l, nil
+}
+
+// ReadLockFile decodes a lock without checking it against a spec.
+func ReadLockFile(path string) (*Lock, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var l Lock
+	if _, err := strictyaml.Decode(path, data, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// SamePackages reports whether l and o pin the same packages and tools.
+func (l *Lock) SamePackages(o *Lock) bool {
+	return l.InputsDigest == o.InputsDigest && samePins(l.Architectures, o.Architectures) && samePins(l.Tools, o.Tools)
+}
+
+func samePins(a, b map[string]ArchPackages) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, ap := range a {
+		bp, ok := b[k]
+		if !ok || len(ap.Packages) != len(bp.Packages) {
+			return false
+		}
+		for n, v := range ap.Packages {
+			if bp.Packages[n] != v {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Pins returns "name=version" for every locked package of arch a, sorted.

@@ -89,3 +89,22 @@ func FileDigest(path string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// ForImage reads the manifest.json beside the raw image at path and returns
+// that image's entry.
+func ForImage(path string) (*Image, error) {
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(path), "manifest.json"))
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest: %w", err)
+	}
+	var m File
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("parsing manifest: %w", err)
+	}
+	name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".raw"), ".qcow2")
+	img := m.Images[name]
+	if img == nil {
+		return nil, fmt.Errorf("manifest.json has no entry %q", name)
+	}
+	return img, nil
+}

@@ -38,7 +38,7 @@ type BuildOptions struct {
 
 // rootfsRecipe changes whenever the way a rootfs is assembled changes, so
 // cached trees from an older recipe are not reused.
-const rootfsRecipe = "rootfs-v1"
+const rootfsRecipe = "rootfs-v2"
 
 // build carries the state that flows between steps of one build.
 type build struct {
@@ -48,6 +48,7 @@ type build struct {
 	arch    arch.Arch
 	epoch   time.Time
 	work    string
+	tools   string // the native tool root
 	rep     *progress.Reporter
 	layout  *layout.Layout
 	files   map[string]string // partition label → image file
@@ -86,7 +87,7 @@ func Build(ctx context.Context, o BuildOptions) (*manifest.Image, error) {
 		name string
 		fn   func(context.Context, *progress.Step) error
 	}{
-		{"tools: fetch ukify", b.stepTools},
+		{"tools: native tool root", b.stepTools},
 		{"rootfs: install packages", b.stepRootfs},
 		{"customize: overlays, units, config", b.stepCustomize},
 		{"label: SELinux file contexts", b.stepLabel},

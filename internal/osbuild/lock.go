@@ -38,7 +38,7 @@ func Lock(ctx context.Context, o LockOptions) (*imagespec.Lock, error) {
 	src := apt.Source{Mirror: spec.Debian.Mirror, Suite: spec.Debian.Suite, Components: spec.Debian.Components}
 	l := &imagespec.Lock{APIVersion: imagespec.APIVersion, Kind: "ImageLock", Spec: spec.Name,
 		InputsDigest: spec.PackageInputsDigest(), SourceDateEpoch: o.Now.Unix(),
-		Tools: map[string]string{}, Architectures: map[string]imagespec.ArchPackages{}}
+		Tools: map[string]imagespec.ArchPackages{}, Architectures: map[string]imagespec.ArchPackages{}}
 	for _, name := range spec.Architectures {
 		a, err := arch.Lookup(name)
 		if err != nil {
@@ -58,15 +58,24 @@ func Lock(ctx context.Context, o LockOptions) (*imagespec.Lock, error) {
 		}
 		l.Architectures[name] = imagespec.ArchPackages{Packages: pkgs}
 		fmt.Fprintf(o.Stdout, "lock: %s: %d packages\n", name, len(pkgs))
-		if len(l.Tools) == 0 {
-			for _, t := range imagespec.ToolPackages {
-				v, err := r.Candidate(ctx, t)
-				if err != nil {
-					return nil, err
-				}
-				l.Tools[t] = v
-			}
-		}
+	}
+	r, err := apt.NewRoot(filepath.Join(o.CacheDir, "apt", imagespec.HostToolsArch), imagespec.HostToolsArch, src)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Update(ctx); err != nil {
+		return nil, err
+	}
+	tools, err := r.Resolve(ctx, imagespec.ToolPackages)
+	if err != nil {
+		return nil, fmt.Errorf("resolving the tool root: %w", err)
+	}
+	l.Tools[imagespec.HostToolsArch] = imagespec.ArchPackages{Packages: tools}
+	fmt.Fprintf(o.Stdout, "lock: tool root (%s): %d packages\n", imagespec.HostToolsArch, len(tools))
+	// Relocking an unchanged package set keeps the old time, so the lock file
+	// (and every build from it) only changes when a package does.
+	if old, err := imagespec.ReadLockFile(imagespec.LockPath(o.SpecPath)); err == nil && old.SamePackages(l) {
+		l.SourceDateEpoch = old.SourceDateEpoch
 	}
 	b, err := l.Marshal()
 	if err != nil {

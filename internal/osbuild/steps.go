@@ -18,6 +18,7 @@ import (
 	"github.com/bulwark/bulwark/internal/osbuild/fsimage"
 	"github.com/bulwark/bulwark/internal/osbuild/label"
 	"github.com/bulwark/bulwark/internal/osbuild/rootfs"
+	"github.com/bulwark/bulwark/internal/osbuild/toolroot"
 	"github.com/bulwark/bulwark/internal/osbuild/uki"
 	"github.com/bulwark/bulwark/internal/progress"
 	"github.com/bulwark/bulwark/internal/runlog"
@@ -30,37 +31,19 @@ func (b *build) source() apt.Source {
 
 func (b *build) path(name string) string { return filepath.Join(b.work, name) }
 
-// stepTools fetches the locked ukify and unpacks it into the work directory.
+// stepTools makes (or reuses) the native tool root from the locked tools.
 func (b *build) stepTools(ctx context.Context, st *progress.Step) error {
-	debs := filepath.Join(b.o.CacheDir, "debs", "all")
-	if err := os.MkdirAll(debs, 0o755); err != nil {
+	host := hostDebArch()
+	pins, ok := b.lock.Tools[host]
+	if !ok {
+		return fmt.Errorf("%s: $.tools: no tool root locked for build host arch %s", b.lock.File, host)
+	}
+	dir, err := toolroot.Ensure(ctx, b.o.CacheDir, host, b.source(), pins.Packages, func(s string) { st.Printf("%s", s) })
+	if err != nil {
 		return err
 	}
-	for name, version := range b.lock.Tools {
-		m, _ := filepath.Glob(filepath.Join(debs, name+"_"+strings.ReplaceAll(version, ":", "%3a")+"_*.deb"))
-		deb := ""
-		if len(m) == 1 {
-			deb = m[0]
-			st.Printf("%s %s from cache", name, version)
-		} else {
-			r, err := apt.NewRoot(filepath.Join(b.o.CacheDir, "apt", "tools"), hostDebArch(), b.source())
-			if err != nil {
-				return err
-			}
-			st.Printf("updating package indexes for %s", b.spec.Debian.Suite)
-			if err := r.Update(ctx); err != nil {
-				return err
-			}
-			if deb, err = r.Download(ctx, name, version, debs); err != nil {
-				return err
-			}
-			st.Printf("downloaded %s", filepath.Base(deb))
-		}
-		if _, err := runlog.Output(ctx, "dpkg-deb", "-x", deb, b.path("tools")); err != nil {
-			return err
-		}
-	}
-	st.Done("%d tool package(s)", len(b.lock.Tools))
+	b.tools = dir
+	st.Done("%d packages from %s for %s", len(pins.Packages), b.spec.Debian.Suite, host)
 	return nil
 }
 
@@ -82,12 +65,19 @@ func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
 		err := rootfs.Build(ctx, rootfs.Options{
 			Arch: b.arch, Source: b.source(), Pins: b.lock.Architectures[b.arch.Name].Packages,
 			Drivers: b.spec.Kernel.InitrdDrivers, DebDir: filepath.Join(b.o.CacheDir, "debs", b.arch.Debian),
-			Out: tmp, LogFile: cached + ".log", Step: st,
+			Out: tmp, Epoch: b.epoch, LogFile: cached + ".log", Step: st, SemoduleRecorder: toolroot.SemoduleRecorder,
 		})
 		if err != nil {
 			os.RemoveAll(tmp)
 			return err
 		}
+		st.Printf("compiling the SELinux policy natively")
+		n, err := toolroot.ReplaySemodule(ctx, b.tools, tmp)
+		if err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+		st.Printf("replayed %d semodule call(s)", n)
 		if err := os.WriteFile(filepath.Join(tmp, ".bulwark-complete"), nil, 0o644); err != nil {
 			return err
 		}
@@ -142,7 +132,7 @@ func (b *build) stepCustomize(ctx context.Context, st *progress.Step) error {
 
 func (b *build) stepLabel(ctx context.Context, st *progress.Step) error {
 	root := b.path("root")
-	if err := label.Apply(ctx, root, b.spec.SELinux.Policy); err != nil {
+	if err := label.Apply(ctx, b.tools, root, b.spec.SELinux.Policy); err != nil {
 		return err
 	}
 	bad, err := label.Unlabeled(root, 20)
@@ -178,7 +168,7 @@ func (b *build) stepUSR(ctx context.Context, st *progress.Step) error {
 	}
 	part := b.layout.Get(layout.USRA)
 	st.Printf("mkfs.erofs %s (compression: %s)", usr, orNone(b.spec.Disk.USRCompression))
-	size, err := fsimage.EROFS(ctx, usr, b.path("usr.img"), layout.DerivedUUID(b.spec.Name+"/"+b.arch.Name, "usr-fs"), b.spec.Disk.USRCompression, b.epoch)
+	size, err := fsimage.EROFS(ctx, b.tools, usr, b.path("usr.img"), layout.DerivedUUID(b.spec.Name+"/"+b.arch.Name, "usr-fs"), b.spec.Disk.USRCompression, b.epoch)
 	if err != nil {
 		return err
 	}
@@ -234,14 +224,14 @@ func (b *build) stepVerity(ctx context.Context, st *progress.Step) error {
 
 func (b *build) stepRoot(ctx context.Context, st *progress.Step) error {
 	part := b.layout.Get(layout.Root)
-	if err := fsimage.Ext4(ctx, b.path("root"), b.path("root.img"), part.Size, "ROOT", layout.DerivedUUID(b.spec.Name+"/"+b.arch.Name, "root-fs"), b.epoch); err != nil {
+	if err := fsimage.Ext4(ctx, b.tools, b.path("root"), b.path("root.img"), part.Size, "ROOT", layout.DerivedUUID(b.spec.Name+"/"+b.arch.Name, "root-fs"), b.epoch); err != nil {
 		return err
 	}
 	empty := b.path("oem")
 	if err := os.Mkdir(empty, 0o755); err != nil {
 		return err
 	}
-	if err := fsimage.Ext4(ctx, empty, b.path("oem.img"), b.layout.Get(layout.OEM).Size, "OEM", layout.DerivedUUID(b.spec.Name+"/"+b.arch.Name, "oem-fs"), b.epoch); err != nil {
+	if err := fsimage.Ext4(ctx, b.tools, empty, b.path("oem.img"), b.layout.Get(layout.OEM).Size, "OEM", layout.DerivedUUID(b.spec.Name+"/"+b.arch.Name, "oem-fs"), b.epoch); err != nil {
 		return err
 	}
 	b.files[layout.Root], b.files[layout.OEM] = b.path("root.img"), b.path("oem.img")
@@ -273,7 +263,7 @@ func (b *build) stepESP(ctx context.Context, st *progress.Step) error {
 	usr := b.path("usr")
 	ukiPath := b.path("bulwark.efi")
 	err := uki.Build(ctx, uki.Options{
-		Ukify: b.path("tools/usr/bin/ukify"), Kernel: b.path("vmlinuz"), Initrd: b.path("initrd.img"),
+		Tools: b.tools, Work: b.work, Kernel: b.path("vmlinuz"), Initrd: b.path("initrd.img"),
 		Stub: filepath.Join(usr, "lib/systemd/boot/efi", b.arch.Stub), OSRelease: filepath.Join(usr, "lib/os-release"),
 		Uname: b.img.Kernel, Cmdline: b.img.Cmdline, Out: ukiPath,
 	})

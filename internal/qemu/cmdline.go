@@ -112,7 +112,6 @@ func Command(c Config) (string, []string, error) {
 		args = append(args, "-drive", "if=none,id="+id+",format=raw,readonly=on,file="+d.Path,
 			"-device", "virtio-blk-pci,drive="+id+",serial="+d.Serial)
 	}
-	args = append(args)
 	if c.Interactive {
 		args = append(args, "-serial", "mon:stdio")
 	} else {

@@ -8,6 +8,7 @@
 package image_test
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -17,16 +18,21 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bulwark/bulwark/internal/apt"
 	"github.com/bulwark/bulwark/internal/arch"
+	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/osbuild/inspect"
+	"github.com/bulwark/bulwark/internal/osbuild/toolroot"
+	"github.com/bulwark/bulwark/internal/runlog"
 )
 
 var (
 	imagePath = flag.String("image", "", "built .raw image")
 	archFlag  = flag.String("arch", "x86_64", "image architecture")
-	dissect   = flag.String("dissect", "", "command prefix that runs a trixie systemd-dissect (e.g. via the tools root)")
+	specPath  = flag.String("spec", "", "the image's spec; its lock names the tool root that has systemd-dissect")
+	cacheDir  = flag.String("cache", "", "osbuild's cache directory (holds the tool root)")
 )
 
 func load(t *testing.T) (*manifest.Image, arch.Arch) {
@@ -34,17 +40,9 @@ func load(t *testing.T) (*manifest.Image, arch.Arch) {
 	if *imagePath == "" {
 		t.Fatal("-image is required")
 	}
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(*imagePath), "manifest.json"))
+	img, err := manifest.ForImage(*imagePath)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var m manifest.File
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	img := m.Images[strings.TrimSuffix(filepath.Base(*imagePath), ".raw")]
-	if img == nil {
-		t.Fatalf("manifest has no entry for %s", *imagePath)
 	}
 	a, err := arch.Lookup(*archFlag)
 	if err != nil {
@@ -122,13 +120,29 @@ func TestInspect(t *testing.T) {
 
 func TestSystemdDissect(t *testing.T) {
 	img, _ := load(t)
-	if *dissect == "" {
-		t.Fatal("-dissect is required: a command that runs trixie's systemd-dissect")
+	if *specPath == "" || *cacheDir == "" {
+		t.Fatal("-spec and -cache are required: the host's systemd is too old, trixie's runs from the tool root")
 	}
-	args := append(strings.Fields(*dissect), "--json=short", "--no-pager", "--usr-hash="+img.VerityRootHash, *imagePath)
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	spec, err := imagespec.Load(*specPath)
 	if err != nil {
-		t.Fatalf("systemd-dissect: %v\n%s", err, out)
+		t.Fatal(err)
+	}
+	lock, err := imagespec.LoadLock(imagespec.LockPath(*specPath), spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := apt.Source{Mirror: spec.Debian.Mirror, Suite: spec.Debian.Suite, Components: spec.Debian.Components}
+	tools, err := toolroot.Ensure(context.Background(), *cacheDir, imagespec.HostToolsArch, src, lock.Tools[imagespec.HostToolsArch].Packages, func(s string) { t.Log(s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(*imagePath)
+	var out strings.Builder
+	c := toolroot.Command(tools, []toolroot.Bind{{Src: dir, Dst: dir}, {Src: "/sys", Dst: "/sys"}, {Src: "/run", Dst: "/run"}},
+		"systemd-dissect", "--json=short", "--no-pager", "--usr-hash="+img.VerityRootHash, *imagePath)
+	c.OnLine = func(l string) { out.WriteString(l + "\n") }
+	if err := runlog.Run(context.Background(), c); err != nil {
+		t.Fatalf("systemd-dissect: %v\n%s", err, out.String())
 	}
 	var res struct {
 		Mounts []struct {
@@ -138,8 +152,8 @@ func TestSystemdDissect(t *testing.T) {
 			Partuuid   string `json:"partition_uuid"`
 		} `json:"mounts"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("systemd-dissect output: %v\n%s", err, out)
+	if err := json.Unmarshal([]byte(out.String()), &res); err != nil {
+		t.Fatalf("systemd-dissect output: %v\n%s", err, out.String())
 	}
 	got := map[string]string{}
 	for _, m := range res.Mounts {
@@ -148,7 +162,7 @@ func TestSystemdDissect(t *testing.T) {
 	for d, want := range map[string]string{"root": "ext4/", "usr": "erofs/", "esp": "vfat/"} {
 		g, ok := got[d]
 		if !ok || !strings.HasPrefix(g, strings.TrimSuffix(want, "/")) {
-			t.Errorf("systemd-dissect: designator %s = %q, want %s (all: %v)\n%s", d, g, want, got, out)
+			t.Errorf("systemd-dissect: designator %s = %q, want %s (all: %v)\n%s", d, g, want, got, out.String())
 		}
 	}
 	t.Logf("systemd-dissect: %v", got)

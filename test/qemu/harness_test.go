@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
@@ -50,17 +49,9 @@ func setup(t *testing.T) *env {
 	if q := strings.TrimSuffix(e.image, ".raw") + ".qcow2"; fileExists(q) {
 		e.image = q
 	}
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(*imagePath), "manifest.json"))
-	if err != nil {
-		t.Fatalf("reading manifest: %v", err)
-	}
-	var m manifest.File
-	if err := json.Unmarshal(b, &m); err != nil {
+	var err error
+	if e.manifest, err = manifest.ForImage(*imagePath); err != nil {
 		t.Fatal(err)
-	}
-	name := strings.TrimSuffix(filepath.Base(*imagePath), ".raw")
-	if e.manifest = m.Images[name]; e.manifest == nil {
-		t.Fatalf("manifest.json has no entry %q", name)
 	}
 	goarch := map[string]string{"x86_64": "amd64", "aarch64": "arm64"}[e.arch]
 	e.guestBin = filepath.Join(t.TempDir(), "guestcheck.test")

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/bulwark/bulwark/internal/runlog"
+	"github.com/bulwark/bulwark/internal/osbuild/toolroot"
 )
 
 // XattrName is the extended attribute that holds a file's SELinux label.
@@ -27,42 +27,16 @@ func FileContexts(root, policy string) string {
 	return filepath.Join(root, "etc/selinux", policy, "contexts/files/file_contexts")
 }
 
-// Apply labels the tree at root with policy's file contexts.
-func Apply(ctx context.Context, root, policy string) error {
+// Apply labels the tree at root with policy's file contexts, running the
+// setfiles of the tool root, which reads the image's compiled contexts.
+func Apply(ctx context.Context, tools, root, policy string) error {
 	fc := FileContexts(root, policy)
 	if _, err := os.Stat(fc); err != nil {
 		return fmt.Errorf("SELinux policy %q is not installed in the image (no %s): %w", policy, fc, err)
 	}
-	// The host's setfiles may be older than the image's libselinux and unable
-	// to read its compiled .bin files, so hand it the text contexts (main and
-	// local; homedirs only repeats root's entries) in one file, with the substitution files
-	// beside it, in a directory of its own.
-	tmp, err := os.MkdirTemp("", "bulwark-fc-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	var merged []byte
-	for _, name := range []string{"file_contexts", "file_contexts.local"} {
-		b, err := os.ReadFile(filepath.Join(filepath.Dir(fc), name))
-		if err != nil && !os.IsNotExist(err) {
-			return err
-		}
-		merged = append(merged, b...)
-	}
-	for _, name := range []string{"file_contexts.subs", "file_contexts.subs_dist"} {
-		if b, err := os.ReadFile(filepath.Join(filepath.Dir(fc), name)); err == nil {
-			if err := os.WriteFile(filepath.Join(tmp, name), b, 0o644); err != nil {
-				return err
-			}
-		}
-	}
-	mergedFC := filepath.Join(tmp, "file_contexts")
-	if err := os.WriteFile(mergedFC, merged, 0o644); err != nil {
-		return err
-	}
 	// -F forces the full context, -r strips root from paths before matching.
-	if err := runlog.Run(ctx, runlog.Cmd{Name: "setfiles", Args: []string{"-F", "-r", root, mergedFC, root}}); err != nil {
+	binds := []toolroot.Bind{{Src: root, Dst: root}}
+	if err := toolroot.Run(ctx, tools, binds, "setfiles", "-F", "-r", root, fc, root); err != nil {
 		return fmt.Errorf("labelling the image: %w", err)
 	}
 	// The policy deliberately gives some mount points no label (<<none>>):

@@ -15,7 +15,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bulwark/bulwark/internal/apt"
 	"github.com/bulwark/bulwark/internal/arch"
@@ -31,8 +33,12 @@ type Options struct {
 	Drivers []string          // kernel modules the initrd carries
 	DebDir  string            // cache of downloaded .debs for this arch
 	Out     string            // directory to create; must not exist
+	Epoch   time.Time         // SOURCE_DATE_EPOCH for the whole assembly
 	LogFile string            // full mmdebstrap output
 	Step    *progress.Step
+	// SemoduleRecorder, if set, replaces /usr/sbin/semodule while packages
+	// install, so the SELinux policy is compiled natively afterwards.
+	SemoduleRecorder string
 }
 
 // dracutModules are the dracut modules of a systemd-based initrd that opens
@@ -73,6 +79,21 @@ func Build(ctx context.Context, opts Options) error {
 		opts.Source.Suite, opts.Out,
 		fmt.Sprintf("deb [signed-by=%s] %s %s %s", apt.Keyring, opts.Source.Mirror, opts.Source.Suite, strings.Join(opts.Source.Components, " ")),
 	}
+	if opts.SemoduleRecorder != "" {
+		rec := opts.Out + ".semodule"
+		if err := os.WriteFile(rec, []byte(opts.SemoduleRecorder), 0o755); err != nil {
+			return err
+		}
+		defer os.Remove(rec)
+		const sm = "/usr/sbin/semodule"
+		// After the essential hook that diverts dracut, before any package
+		// that compiles policy is configured.
+		args = append(args[:len(args)-3:len(args)-3],
+			"--essential-hook=chroot \"$1\" dpkg-divert --quiet --local --rename --divert "+sm+".bulwark --add "+sm+" && cp "+q(rec)+" \"$1"+sm+"\"",
+			"--customize-hook=rm -f \"$1"+sm+"\" && chroot \"$1\" dpkg-divert --quiet --local --rename --remove "+sm)
+		args = append(args, opts.Source.Suite, opts.Out,
+			fmt.Sprintf("deb [signed-by=%s] %s %s %s", apt.Keyring, opts.Source.Mirror, opts.Source.Suite, strings.Join(opts.Source.Components, " ")))
+	}
 	logf, err := os.Create(opts.LogFile)
 	if err != nil {
 		return fmt.Errorf("creating mmdebstrap log: %w", err)
@@ -82,7 +103,9 @@ func Build(ctx context.Context, opts Options) error {
 	var unpacked, configured int64
 	err = runlog.Run(ctx, runlog.Cmd{
 		Name: "mmdebstrap", Args: args, Log: logf,
-		Env: []string{"SOURCE_DATE_EPOCH=0", "LC_ALL=C.UTF-8"},
+		// mmdebstrap and maintainer scripts (shadow's last-change dates,
+		// generated files) take their timestamps from SOURCE_DATE_EPOCH.
+		Env: []string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(opts.Epoch.Unix(), 10), "LC_ALL=C.UTF-8"},
 		OnLine: func(l string) {
 			switch {
 			case strings.HasPrefix(l, "Unpacking "):

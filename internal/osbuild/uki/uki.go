@@ -9,14 +9,14 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
-	"github.com/bulwark/bulwark/internal/runlog"
+	"github.com/bulwark/bulwark/internal/osbuild/toolroot"
 )
 
 // Options locate the parts of the UKI.
 type Options struct {
-	Ukify     string // path to the ukify script
+	Tools     string // the tool root, which has ukify and python3-pefile
+	Work      string // bound into the tool root; all paths below are in it
 	Kernel    string
 	Initrd    string
 	Stub      string
@@ -28,17 +28,14 @@ type Options struct {
 
 // Build writes the UKI to o.Out.
 func Build(ctx context.Context, o Options) error {
-	for _, p := range []string{o.Ukify, o.Kernel, o.Initrd, o.Stub, o.OSRelease} {
+	for _, p := range []string{o.Kernel, o.Initrd, o.Stub, o.OSRelease} {
 		if _, err := os.Stat(p); err != nil {
 			return fmt.Errorf("building UKI: %w", err)
 		}
 	}
-	args := []string{o.Ukify, "build", "--linux", o.Kernel, "--initrd", o.Initrd, "--stub", o.Stub,
+	args := []string{"ukify", "build", "--linux", o.Kernel, "--initrd", o.Initrd, "--stub", o.Stub,
 		"--os-release", "@" + o.OSRelease, "--uname", o.Uname, "--cmdline", o.Cmdline, "--output", o.Out}
-	// Debian's python3 carries python3-pefile; a python3 earlier in PATH
-	// (pyenv and the like) may not.
-	py := "/usr/bin/python3"
-	if err := runlog.Run(ctx, runlog.Cmd{Name: py, Args: args, Dir: filepath.Dir(o.Out)}); err != nil {
+	if err := toolroot.Run(ctx, o.Tools, []toolroot.Bind{{Src: o.Work, Dst: o.Work}}, args...); err != nil {
 		return fmt.Errorf("building UKI: %w", err)
 	}
 	return nil

@@ -1,0 +1,153 @@
+// Package toolroot provides the native tool root: a small chroot of the
+// image's own Debian suite, for the build host's architecture, from which
+// the build runs semodule, setfiles, ukify and systemd-dissect natively.
+//
+// Two reasons. Speed: compiling the SELinux policy inside an arm64 rootfs
+// runs semodule under qemu-user and took over five minutes; natively it
+// takes seconds, and the compiled policy is the same on every arch. And
+// fidelity: the host (Debian 12) has older tools that cannot read what the
+// image's newer libraries write (setfiles and file_contexts.bin).
+package toolroot
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/bulwark/bulwark/internal/apt"
+	"github.com/bulwark/bulwark/internal/runlog"
+)
+
+// Ensure returns the tool root for pins, assembling it with mmdebstrap into
+// cacheDir/tools/<key> unless a complete one is there already.
+func Ensure(ctx context.Context, cacheDir, debArch string, src apt.Source, pins map[string]string, log func(string)) (string, error) {
+	var inc []string
+	for n, v := range pins {
+		inc = append(inc, n+"="+v)
+	}
+	sort.Strings(inc)
+	key := digest(debArch + "\n" + src.Mirror + "\n" + src.Suite + "\n" + strings.Join(inc, "\n"))
+	dir, err := filepath.Abs(filepath.Join(cacheDir, "tools", debArch+"-"+key))
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".bulwark-complete")); err == nil {
+		log("reusing tool root " + dir)
+		return dir, nil
+	}
+	tmp := dir + ".partial"
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
+		return "", err
+	}
+	log(fmt.Sprintf("assembling tool root (%d packages) in %s", len(inc), dir))
+	err = runlog.Run(ctx, runlog.Cmd{Name: "mmdebstrap", Args: []string{
+		"--mode=root", "--variant=essential", "--format=directory", "--architectures=" + debArch,
+		"--aptopt=APT::Install-Recommends \"false\"", "--dpkgopt=force-unsafe-io",
+		"--include=" + strings.Join(inc, ","), src.Suite, tmp,
+		fmt.Sprintf("deb [signed-by=%s] %s %s %s", apt.Keyring, src.Mirror, src.Suite, strings.Join(src.Components, " ")),
+	}, OnLine: func(l string) {
+		if strings.HasPrefix(l, "I: ") && !strings.HasPrefix(l, "I: running") {
+			log(strings.TrimPrefix(l, "I: "))
+		}
+	}})
+	if err != nil {
+		os.RemoveAll(tmp)
+		return "", fmt.Errorf("assembling the tool root: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".bulwark-complete"), nil, 0o644); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// Bind makes host path Src visible at Dst inside the tool root.
+type Bind struct{ Src, Dst string }
+
+// Command returns a runlog.Cmd that runs argv inside root with binds, in a
+// private mount namespace (unshare), so the bind mounts vanish with the
+// command even if it is killed. Host paths bound at the same path keep
+// every argument valid inside and out.
+func Command(root string, binds []Bind, argv ...string) runlog.Cmd {
+	var sb strings.Builder
+	sb.WriteString("set -e\n")
+	all := append([]Bind{{"/dev", "/dev"}, {"/proc", "/proc"}}, binds...)
+	for _, b := range all {
+		dst := filepath.Join(root, b.Dst)
+		fmt.Fprintf(&sb, "if [ -d %s ]; then mkdir -p %s; else mkdir -p %s; touch %s; fi\n", q(b.Src), q(dst), q(filepath.Dir(dst)), q(dst))
+		fmt.Fprintf(&sb, "mount --rbind %s %s\n", q(b.Src), q(dst))
+	}
+	sb.WriteString("exec chroot " + q(root))
+	for _, a := range argv {
+		sb.WriteString(" " + q(a))
+	}
+	sb.WriteString("\n")
+	return runlog.Cmd{Name: "unshare", Args: []string{"--mount", "--propagation", "private", "--", "sh", "-c", sb.String()},
+		Env: []string{"LC_ALL=C.UTF-8", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}}
+}
+
+// Run runs argv inside root with binds.
+func Run(ctx context.Context, root string, binds []Bind, argv ...string) error {
+	return runlog.Run(ctx, Command(root, binds, argv...))
+}
+
+// RunEnv is Run with extra environment variables.
+func RunEnv(ctx context.Context, root string, binds []Bind, env []string, argv ...string) error {
+	c := Command(root, binds, argv...)
+	c.Env = append(c.Env, env...)
+	return runlog.Run(ctx, c)
+}
+
+// SemoduleCalls is where the image's diverted semodule records its calls.
+const SemoduleCalls = "var/lib/bulwark/semodule.calls"
+
+// SemoduleRecorder is installed in the image at /usr/sbin/semodule while
+// packages install. Queries answer "nothing installed"; every other call is
+// recorded (arguments separated by 0x1f, one call per line) for ReplaySemodule.
+const SemoduleRecorder = `#!/bin/sh
+# Installed by osbuild while packages install: policy changes are recorded
+# and replayed natively from the tool root afterwards.
+for a in "$@"; do
+	case "$a" in -l|--list-modules*|-l*) exit 0 ;; esac
+done
+mkdir -p /var/lib/bulwark
+for a in "$@"; do printf '%s' "$a"; done >> /` + SemoduleCalls + `
+printf '
+' >> /` + SemoduleCalls + `
+`
+
+// ReplaySemodule runs the semodule calls recorded in rootfs against it,
+// natively, and removes the record. The policy modules are read from the
+// rootfs's /usr/share/selinux, bound where the recorded paths expect them.
+func ReplaySemodule(ctx context.Context, tools, rootfs string) (int, error) {
+	rec := filepath.Join(rootfs, SemoduleCalls)
+	b, err := os.ReadFile(rec)
+	if os.IsNotExist(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		args := strings.Split(strings.TrimSuffix(line, "\x1f"), "\x1f")
+		argv := append([]string{"semodule", "-p", rootfs}, args...)
+		binds := []Bind{{rootfs, rootfs}, {filepath.Join(rootfs, "usr/share/selinux"), "/usr/share/selinux"}}
+		if err := Run(ctx, tools, binds, argv...); err != nil {
+			return n, fmt.Errorf("replaying semodule %s: %w", strings.Join(args, " "), err)
+		}
+		n++
+	}
+	return n, os.Remove(rec)
+}
+
+func q(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
