@@ -77,6 +77,10 @@ type Bind struct{ Src, Dst string }
 func Command(root string, binds []Bind, argv ...string) runlog.Cmd {
 	var sb strings.Builder
 	sb.WriteString("set -e\n")
+	// The root must itself be a mount point: tools that make their own
+	// mount namespaces (systemd-dissect) remount / and fail otherwise.
+	fmt.Fprintf(&sb, "mount --bind %s %s\n", q(root), q(root))
+	fmt.Fprintf(&sb, "mount -t tmpfs tmpfs %s\n", q(filepath.Join(root, "run")))
 	all := append([]Bind{{"/dev", "/dev"}, {"/proc", "/proc"}}, binds...)
 	for _, b := range all {
 		dst := filepath.Join(root, b.Dst)
