@@ -38,12 +38,38 @@ func (b *build) stepTools(ctx context.Context, st *progress.Step) error {
 	if !ok {
 		return fmt.Errorf("%s: $.tools: no tool root locked for build host arch %s", b.lock.File, host)
 	}
+	var list []string
+	for n, v := range pins.Packages {
+		list = append(list, n+"="+v)
+	}
+	if !toolroot.Cached(b.o.CacheDir, host, b.source(), pins.Packages) {
+		if err := b.preflight(ctx, st, host, "$.tools."+host, list); err != nil {
+			return err
+		}
+	}
 	dir, err := toolroot.Ensure(ctx, b.o.CacheDir, host, b.source(), pins.Packages, func(s string) { st.Printf("%s", s) })
 	if err != nil {
 		return err
 	}
 	b.tools = dir
 	st.Done("%d packages from %s for %s", len(pins.Packages), b.spec.Debian.Suite, host)
+	return nil
+}
+
+// preflight checks that the archive still has every locked version before a
+// long mmdebstrap run, and names the missing ones.
+func (b *build) preflight(ctx context.Context, st *progress.Step, debArch, path string, pins []string) error {
+	r, err := apt.NewRoot(filepath.Join(b.o.CacheDir, "apt", debArch), debArch, b.source())
+	if err != nil {
+		return err
+	}
+	st.Printf("checking %d locked versions against %s %s", len(pins), b.spec.Debian.Mirror, b.spec.Debian.Suite)
+	if err := r.Update(ctx); err != nil {
+		return err
+	}
+	if _, err := r.Resolve(ctx, pins); err != nil {
+		return fmt.Errorf("%s: %s: a locked package is not installable (run `osbuild lock %s` to move to what the archive has): %w", b.lock.File, path, b.spec.File, err)
+	}
 	return nil
 }
 
@@ -61,8 +87,11 @@ func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
 		if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
 			return err
 		}
+		if err := b.preflight(ctx, st, b.arch.Debian, "$.architectures."+b.arch.Name, b.lock.Pins(b.arch.Name)); err != nil {
+			return err
+		}
 		st.Printf("assembling %d packages for %s with mmdebstrap (log: %s)", len(b.lock.Architectures[b.arch.Name].Packages), b.arch.Debian, cached+".log")
-		err := rootfs.Build(ctx, rootfs.Options{
+		err = rootfs.Build(ctx, rootfs.Options{
 			Arch: b.arch, Source: b.source(), Pins: b.lock.Architectures[b.arch.Name].Packages,
 			Drivers: b.spec.Kernel.InitrdDrivers, DebDir: filepath.Join(b.o.CacheDir, "debs", b.arch.Debian),
 			Out: tmp, Epoch: b.epoch, LogFile: cached + ".log", Step: st, SemoduleRecorder: toolroot.SemoduleRecorder,

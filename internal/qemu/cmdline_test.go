@@ -95,8 +95,8 @@ func TestProblems(t *testing.T) {
 }
 
 func TestCleanLine(t *testing.T) {
-	got := cleanLine("\x1b[0;1;31mFAILED\x1b[0m\r done")
-	if got != "FAILED done" {
+	got := cleanLine("\x1b[!p\x1b]104\x07\x1b[0;1;31mFAILED\x1b[0m\r done\x1b]0;title\x1b\\!")
+	if got != "FAILED done!" {
 		t.Errorf("cleanLine = %q", got)
 	}
 }

@@ -212,7 +212,19 @@ func cleanLine(s string) string {
 	for i := 0; i < len(s); i++ {
 		ch := s[i]
 		if ch == 0x1b {
-			// Skip CSI (ESC [ ... final byte) and two-byte escapes.
+			// Skip OSC (ESC ] ... BEL or ESC \\), CSI (ESC [ ... final
+			// byte) and two-byte escapes.
+			if i+1 < len(s) && s[i+1] == ']' {
+				j := i + 2
+				for j < len(s) && s[j] != 0x07 && !(s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\') {
+					j++
+				}
+				if j < len(s) && s[j] == 0x1b {
+					j++
+				}
+				i = j
+				continue
+			}
 			if i+1 < len(s) && s[i+1] == '[' {
 				j := i + 2
 				for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {

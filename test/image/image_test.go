@@ -23,6 +23,7 @@ import (
 	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/osbuild"
 	"github.com/bulwark/bulwark/internal/osbuild/inspect"
 	"github.com/bulwark/bulwark/internal/osbuild/toolroot"
 	"github.com/bulwark/bulwark/internal/runlog"
@@ -168,4 +169,28 @@ func TestSystemdDissect(t *testing.T) {
 		}
 	}
 	t.Logf("systemd-dissect: %v", got)
+}
+
+// TestReproducible builds the spec again, into a fresh output directory
+// with the same cache, and compares every output byte for byte with the
+// image under test (its manifest's digests).
+func TestReproducible(t *testing.T) {
+	img, a := load(t)
+	if *specPath == "" || *cacheDir == "" {
+		t.Fatal("-spec and -cache are required")
+	}
+	out := t.TempDir()
+	var log strings.Builder
+	again, err := osbuild.Build(context.Background(), osbuild.BuildOptions{SpecPath: *specPath, Arch: a.Name, OutDir: out, CacheDir: *cacheDir, Stdout: &log})
+	if err != nil {
+		t.Fatalf("second build: %v\n%s", err, log.String())
+	}
+	for name, want := range img.Outputs {
+		if got := again.Outputs[name]; got != want {
+			t.Errorf("%s: second build sha256 %s, first %s", name, got, want)
+		}
+	}
+	if len(again.Outputs) != len(img.Outputs) {
+		t.Errorf("second build made %v, first %v", again.Outputs, img.Outputs)
+	}
 }

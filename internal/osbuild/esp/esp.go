@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/diskfs/go-diskfs/backend/file"
@@ -24,6 +25,11 @@ type File struct {
 
 // Build writes a FAT32 image of size bytes to out holding files.
 func Build(out string, size int64, files []File, epoch time.Time) error {
+	// go-diskfs stamps the "." and ".." entries of new directories with
+	// SOURCE_DATE_EPOCH, or the wall clock when it is unset.
+	if err := os.Setenv("SOURCE_DATE_EPOCH", strconv.FormatInt(epoch.Unix(), 10)); err != nil {
+		return err
+	}
 	os.Remove(out)
 	st, err := file.CreateFromPath(out, size)
 	if err != nil {

@@ -21,9 +21,7 @@ import (
 	"github.com/bulwark/bulwark/internal/runlog"
 )
 
-// Ensure returns the tool root for pins, assembling it with mmdebstrap into
-// cacheDir/tools/<key> unless a complete one is there already.
-func Ensure(ctx context.Context, cacheDir, debArch string, src apt.Source, pins map[string]string, log func(string)) (string, error) {
+func location(cacheDir, debArch string, src apt.Source, pins map[string]string) (string, []string, error) {
 	var inc []string
 	for n, v := range pins {
 		inc = append(inc, n+"="+v)
@@ -31,6 +29,23 @@ func Ensure(ctx context.Context, cacheDir, debArch string, src apt.Source, pins 
 	sort.Strings(inc)
 	key := digest(debArch + "\n" + src.Mirror + "\n" + src.Suite + "\n" + strings.Join(inc, "\n"))
 	dir, err := filepath.Abs(filepath.Join(cacheDir, "tools", debArch+"-"+key))
+	return dir, inc, err
+}
+
+// Cached reports whether a complete tool root for pins is in the cache.
+func Cached(cacheDir, debArch string, src apt.Source, pins map[string]string) bool {
+	dir, _, err := location(cacheDir, debArch, src, pins)
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(dir, ".bulwark-complete"))
+	return err == nil
+}
+
+// Ensure returns the tool root for pins, assembling it with mmdebstrap into
+// cacheDir/tools/<key> unless a complete one is there already.
+func Ensure(ctx context.Context, cacheDir, debArch string, src apt.Source, pins map[string]string, log func(string)) (string, error) {
+	dir, inc, err := location(cacheDir, debArch, src, pins)
 	if err != nil {
 		return "", err
 	}
