@@ -39,20 +39,29 @@ test-unit: ## unit tests: no root, QEMU or network
 test-root: deps ## tests that need root and host tools (veritysetup, mkfs, loop devices)
 	BULWARK_REQUIRE_HOST_TOOLS=1 $(GO) test -tags root -count=1 ./...
 
+test-image: deps build ## check $(OUT)/<name>-$(ARCH).raw with sgdisk, veritysetup, systemd-dissect, osbuild inspect; rebuild and compare bytes
+	@test -f $(IMAGE) || $(MAKE) image ARCH=$(ARCH)
+	$(GO) test -tags image -count=1 -timeout 60m -v ./test/image/ -image $(abspath $(IMAGE)) -arch $(ARCH) -spec $(abspath $(SPEC)) -cache $(abspath $(CACHE))
+
 test-qemu: deps ## boot $(OUT)/<name>-$(ARCH).raw in QEMU and run the guest checks
 	@test -f $(IMAGE) || $(MAKE) image ARCH=$(ARCH)
 	$(GO) test -tags qemu -count=1 -timeout 60m ./test/qemu/ -image $(abspath $(IMAGE)) -arch $(ARCH) -v
 
-test: deps test-unit test-root ## everything: unit, root-only and both architectures' QEMU tests
+test: deps test-unit test-root ## everything: unit, root-only, image checks and both architectures' QEMU tests
+	$(MAKE) test-image ARCH=x86_64
 	$(MAKE) test-qemu ARCH=x86_64
+	$(MAKE) test-image ARCH=aarch64
 	$(MAKE) test-qemu ARCH=aarch64
 
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
 	$(GO) vet ./...
 
-fuzz: ## run each fuzz target for a short while
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/strictyaml/
+FUZZTIME ?= 30s
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./internal/strictyaml/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/authz/
+	$(GO) test -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME) ./internal/daemonconfig/
 
 clean: ## remove outputs (keeps the download and rootfs cache)
 	rm -rf $(OUT) bin
