@@ -1,0 +1,275 @@
+// Command nodecfg configures one Bulwark node: it mints TLS material, renders
+// a node spec into an Ignition config at provision time, and checks configs
+// and authz decisions. See `nodecfg help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bulwark/bulwark/internal/atomicfile"
+	"github.com/bulwark/bulwark/internal/authz"
+	"github.com/bulwark/bulwark/internal/daemonconfig"
+	"github.com/bulwark/bulwark/internal/nodecfg/render"
+	"github.com/bulwark/bulwark/internal/nodespec"
+	"github.com/bulwark/bulwark/internal/pki"
+)
+
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+	exitDenied = 3 // authz check: the request would be denied
+)
+
+const usage = `usage: nodecfg <command> [flags]
+
+commands:
+  certs --out DIR --host H [--ip A]... [--dns N]... [--client USER]...
+                            mint a CA (kept if DIR has one), a server certificate for H
+                            and client certificates (CN = USER)
+  render NODE.yaml [-o FILE] render the node spec as an Ignition config (stdout by default)
+  validate NODE.yaml        run every check of render without writing anything
+  authz check --policy FILE --user U --action A [--method M]
+                            answer allow or deny for one request and name the rule
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func run(ctx context.Context, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(os.Stderr, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	var err error
+	switch args[0] {
+	case "certs":
+		err = certs(args[1:])
+	case "render", "validate":
+		fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+		out := fs.String("o", "", "write the config here (atomically) instead of stdout")
+		base := fs.String("base-daemon-json", "", "the image's base daemon.json (default: overlays/docker/etc/docker/daemon.json if present)")
+		warn := fs.Duration("warn-expiry", 30*24*time.Hour, "warn when a certificate expires within this")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 1 {
+			fmt.Fprint(os.Stderr, usage)
+			return exitUsage
+		}
+		err = renderCmd(fs.Arg(0), *out, *base, *warn, args[0] == "validate")
+	case "authz":
+		if len(args) < 2 || args[1] != "check" {
+			fmt.Fprint(os.Stderr, usage)
+			return exitUsage
+		}
+		fs := flag.NewFlagSet("authz check", flag.ContinueOnError)
+		policy := fs.String("policy", "", "policy file (one JSON rule per line)")
+		user := fs.String("user", "", "the client certificate CN")
+		action := fs.String("action", "", "action name, such as container_create")
+		method := fs.String("method", "", "HTTP method (default: GET for *_list/_inspect-like reads, else POST)")
+		if err := fs.Parse(args[2:]); err != nil || *policy == "" || *action == "" {
+			fmt.Fprint(os.Stderr, usage)
+			return exitUsage
+		}
+		var allow bool
+		allow, err = authzCheck(*policy, *user, *action, *method)
+		if err == nil && !allow {
+			return exitDenied
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "nodecfg: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "nodecfg: %v\n", err)
+		if errors.Is(err, context.Canceled) {
+			return 130
+		}
+		return exitFailed
+	}
+	return exitOK
+}
+
+func certs(args []string) error {
+	fs := flag.NewFlagSet("certs", flag.ContinueOnError)
+	out := fs.String("out", "", "directory for the PEM files")
+	host := fs.String("host", "", "server host name (CN and first DNS SAN)")
+	keyType := fs.String("key-type", string(pki.ECDSA), "ecdsa-p256, ed25519 or rsa-3072")
+	days := fs.Int("days", 365, "validity of server and client certificates")
+	var ips, dns, clients listFlag
+	fs.Var(&ips, "ip", "IP SAN for the server (repeatable)")
+	fs.Var(&dns, "dns", "extra DNS SAN for the server (repeatable)")
+	fs.Var(&clients, "client", "mint a client certificate for this user (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" || (*host == "" && len(clients) == 0) {
+		return errors.New("certs: --out and at least one of --host or --client are required")
+	}
+	if err := os.MkdirAll(*out, 0o700); err != nil {
+		return err
+	}
+	now := time.Now()
+	kt := pki.KeyType(*keyType)
+	validity := time.Duration(*days) * 24 * time.Hour
+	ca, err := loadOrMakeCA(*out, kt, now)
+	if err != nil {
+		return err
+	}
+	write := func(name string, p *pki.Pair) error {
+		if err := atomicfile.WriteFile(filepath.Join(*out, name+".pem"), p.CertPEM, 0o444); err != nil {
+			return err
+		}
+		if err := atomicfile.WriteFile(filepath.Join(*out, name+"-key.pem"), p.KeyPEM, 0o400); err != nil {
+			return err
+		}
+		fmt.Printf("certs: wrote %s.pem and %s-key.pem (expires %s)\n", filepath.Join(*out, name), filepath.Join(*out, name), p.Cert.NotAfter.Format(time.DateOnly))
+		return nil
+	}
+	if *host != "" {
+		var ipList []net.IP
+		for _, s := range ips {
+			ip := net.ParseIP(s)
+			if ip == nil {
+				return fmt.Errorf("certs: --ip %q is not an IP address", s)
+			}
+			ipList = append(ipList, ip)
+		}
+		srv, err := pki.NewServer(ca, *host, dns, ipList, kt, validity, now)
+		if err != nil {
+			return err
+		}
+		if err := write(*host, srv); err != nil {
+			return err
+		}
+	}
+	for _, u := range clients {
+		c, err := pki.NewClient(ca, u, kt, validity, now)
+		if err != nil {
+			return err
+		}
+		if err := write("client-"+u, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loadOrMakeCA(dir string, kt pki.KeyType, now time.Time) (*pki.Pair, error) {
+	certPath, keyPath := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
+	cb, err1 := os.ReadFile(certPath)
+	kb, err2 := os.ReadFile(keyPath)
+	if err1 == nil && err2 == nil {
+		cert, err := pki.ParseCert(cb)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", certPath, err)
+		}
+		key, err := pki.ParseKey(kb)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", keyPath, err)
+		}
+		fmt.Printf("certs: using the CA in %s\n", certPath)
+		return &pki.Pair{CertPEM: cb, KeyPEM: kb, Cert: cert, Key: key}, nil
+	}
+	ca, err := pki.NewCA("Bulwark CA", kt, 5*365*24*time.Hour, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(certPath, ca.CertPEM, 0o444); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(keyPath, ca.KeyPEM, 0o400); err != nil {
+		return nil, err
+	}
+	fmt.Printf("certs: made a new CA in %s (keep ca-key.pem offline)\n", certPath)
+	return ca, nil
+}
+
+func renderCmd(specPath, out, base string, warn time.Duration, validateOnly bool) error {
+	s, err := nodespec.Load(specPath)
+	if err != nil {
+		return err
+	}
+	baseCfg := daemonconfig.Config{}
+	if base == "" {
+		if _, err := os.Stat("overlays/docker/etc/docker/daemon.json"); err == nil {
+			base = "overlays/docker/etc/docker/daemon.json"
+		}
+	}
+	if base != "" {
+		b, err := os.ReadFile(base)
+		if err != nil {
+			return err
+		}
+		if baseCfg, err = daemonconfig.Parse(base, b); err != nil {
+			return err
+		}
+	}
+	res, err := render.Render(s, render.Options{Base: baseCfg, Now: time.Now(), WarnWithin: warn})
+	if err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(os.Stderr, "nodecfg: warning: %s: %s\n", specPath, w)
+	}
+	if validateOnly {
+		fmt.Fprintf(os.Stderr, "nodecfg: %s: valid (Ignition %s, %d files, %d users, %d units)\n", specPath, render.IgnitionSpec, len(res.Config.Storage.Files), len(res.Config.Passwd.Users), len(res.Config.Systemd.Units))
+		return nil
+	}
+	if out == "" {
+		_, err = os.Stdout.Write(res.JSON)
+		return err
+	}
+	// The config carries the server's private key: owner-only.
+	return atomicfile.WriteFile(out, res.JSON, 0o600)
+}
+
+func authzCheck(policyPath, user, action, method string) (bool, error) {
+	b, err := os.ReadFile(policyPath)
+	if err != nil {
+		return false, err
+	}
+	p, err := authz.Parse(policyPath, b)
+	if err != nil {
+		return false, err
+	}
+	known := false
+	for _, a := range authz.Actions() {
+		known = known || a == action
+	}
+	if !known {
+		return false, fmt.Errorf("unknown action %q (known: %s)", action, strings.Join(authz.Actions(), ", "))
+	}
+	if method == "" {
+		method = "POST"
+		if strings.HasSuffix(action, "_list") || strings.HasSuffix(action, "_inspect") || strings.HasPrefix(action, "docker_") && action != "docker_auth" {
+			method = "GET"
+		}
+	}
+	d := p.Decide(user, method, action)
+	verdict := "deny"
+	if d.Allow {
+		verdict = "allow"
+	}
+	fmt.Printf("%s: %s\n", verdict, d.Reason)
+	return d.Allow, nil
+}

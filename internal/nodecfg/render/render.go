@@ -1,0 +1,203 @@
+// Package render turns a node spec into a standard Ignition config (spec
+// 3.4.0, which Debian trixie's ignition-validate accepts), after checking
+// everything the node will run with: the merged daemon.json, the server
+// TLS material against the names and addresses clients use, and the authz
+// policy. A config that renders is one that can come up locked down.
+package render
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coreos/ignition/v2/config/util"
+	v34 "github.com/coreos/ignition/v2/config/v3_4"
+	"github.com/coreos/ignition/v2/config/v3_4/types"
+
+	"github.com/bulwark/bulwark/internal/authz"
+	"github.com/bulwark/bulwark/internal/daemonconfig"
+	"github.com/bulwark/bulwark/internal/nodespec"
+	"github.com/bulwark/bulwark/internal/pki"
+)
+
+// Paths on the node. The image's units and the authz plugin read these.
+const (
+	DaemonJSON   = "/etc/docker/daemon.json"
+	TLSDir       = "/etc/docker/tls"
+	CAPath       = TLSDir + "/ca.pem"
+	CertPath     = TLSDir + "/server-cert.pem"
+	KeyPath      = TLSDir + "/server-key.pem"
+	PolicyPath   = "/etc/bulwark/authz/policy.json"
+	AuthzPlugin  = "bulwark-authz"
+	UnixSocket   = "unix:///run/docker.sock"
+	IgnitionSpec = "3.4.0"
+)
+
+// Options tune rendering.
+type Options struct {
+	// Base is the image's base daemon.json the node's settings merge over.
+	Base daemonconfig.Config
+	// UnitFlags are the flags the image's docker.service passes to dockerd.
+	UnitFlags []string
+	Now       time.Time
+	// WarnWithin makes certificates expiring this soon a warning.
+	WarnWithin time.Duration
+}
+
+// Result is a rendered config and any warnings.
+type Result struct {
+	Config   types.Config
+	JSON     []byte
+	Warnings []string
+}
+
+// Render checks s and renders its Ignition config.
+func Render(s *nodespec.Spec, o Options) (*Result, error) {
+	var errs []error
+	res := &Result{}
+	cfg := types.Config{Ignition: types.Ignition{Version: IgnitionSpec}}
+	addFile := func(path string, mode int, data []byte) {
+		cfg.Storage.Files = append(cfg.Storage.Files, types.File{
+			Node:          types.Node{Path: path, Overwrite: util.BoolToPtr(true)},
+			FileEmbedded1: types.FileEmbedded1{Mode: util.IntToPtr(mode), Contents: types.Resource{Source: util.StrToPtr(dataURL(data))}},
+		})
+	}
+	addFile("/etc/hostname", 0o644, []byte(s.Hostname+"\n"))
+
+	settings := daemonconfig.Config{}
+	for k, v := range s.Docker.Settings {
+		settings[k] = v
+	}
+	daemon := daemonconfig.Merge(o.Base, settings)
+	if t := s.Docker.TLS; t != nil {
+		daemon["hosts"] = append([]any{UnixSocket}, toAny(t.Listen)...)
+		daemon["tlsverify"] = true
+		daemon["tlscacert"], daemon["tlscert"], daemon["tlskey"] = CAPath, CertPath, KeyPath
+		daemon["authorization-plugins"] = []any{AuthzPlugin}
+		ca, cert, key, err := readTLS(s, t)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			warn, terrs := pki.CheckServer(pki.ServerCheck{CA: ca, Cert: cert, Key: key,
+				Names: append([]string{s.Hostname}, t.Names...), IPs: parseIPs(t.Addresses), Now: o.Now, WarnWithin: o.WarnWithin})
+			for _, e := range terrs {
+				errs = append(errs, fmt.Errorf("%s:%d: $.docker.tls: %w", s.File, s.Line("$.docker.tls"), e))
+			}
+			res.Warnings = append(res.Warnings, warn...)
+			addFile(CAPath, 0o444, ca)
+			addFile(CertPath, 0o444, cert)
+			addFile(KeyPath, 0o400, key)
+		}
+	}
+	// Round-trip through JSON so the checker sees what dockerd will read.
+	djson, err := daemon.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := daemonconfig.Parse(DaemonJSON, djson)
+	if err == nil {
+		err = daemonconfig.Check(s.File+" (rendered "+DaemonJSON+")", parsed, o.UnitFlags)
+	}
+	if err != nil {
+		errs = append(errs, err)
+	}
+	addFile(DaemonJSON, 0o644, djson)
+
+	if len(s.Authz.Rules) > 0 {
+		var lines []string
+		for _, r := range s.Authz.Rules {
+			b, _ := json.Marshal(r)
+			lines = append(lines, string(b))
+		}
+		policy := []byte(strings.Join(lines, "\n") + "\n")
+		if _, err := authz.Parse(s.File+" ($.authz.rules, rendered "+PolicyPath+")", policy); err != nil {
+			errs = append(errs, err)
+		}
+		addFile(PolicyPath, 0o644, policy)
+	}
+	for _, f := range s.Files {
+		mode := 0o644
+		if f.Mode != "" {
+			m, _ := strconv.ParseInt(f.Mode, 8, 32)
+			mode = int(m)
+		}
+		addFile(f.Path, mode, []byte(f.Contents))
+	}
+	for _, u := range s.Users {
+		pu := types.PasswdUser{Name: u.Name}
+		for _, k := range u.SSHAuthorizedKeys {
+			pu.SSHAuthorizedKeys = append(pu.SSHAuthorizedKeys, types.SSHAuthorizedKey(k))
+		}
+		for _, g := range u.Groups {
+			pu.Groups = append(pu.Groups, types.Group(g))
+		}
+		cfg.Passwd.Users = append(cfg.Passwd.Users, pu)
+	}
+	for _, u := range s.Units {
+		tu := types.Unit{Name: u.Name, Enabled: u.Enabled}
+		if u.Mask {
+			tu.Mask = util.BoolToPtr(true)
+		}
+		if u.Contents != "" {
+			tu.Contents = util.StrToPtr(u.Contents)
+		}
+		for _, d := range u.Dropins {
+			tu.Dropins = append(tu.Dropins, types.Dropin{Name: d.Name, Contents: util.StrToPtr(d.Contents)})
+		}
+		cfg.Systemd.Units = append(cfg.Systemd.Units, tu)
+	}
+	sort.SliceStable(cfg.Storage.Files, func(i, j int) bool { return cfg.Storage.Files[i].Path < cfg.Storage.Files[j].Path })
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	out, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	// Ignition's own parser and validator must accept what we emit.
+	if _, rpt, err := v34.Parse(out); err != nil || rpt.IsFatal() {
+		return nil, fmt.Errorf("rendered config fails Ignition validation: %v %s", err, rpt.String())
+	}
+	res.Config, res.JSON = cfg, append(out, '\n')
+	return res, nil
+}
+
+func readTLS(s *nodespec.Spec, t *nodespec.TLS) (ca, cert, key []byte, err error) {
+	var errs []error
+	read := func(field, p string) []byte {
+		b, err := os.ReadFile(s.Path(p))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: $.docker.tls.%s: %w", s.File, s.Line("$.docker.tls."+field), field, err))
+		}
+		return b
+	}
+	ca, cert, key = read("ca", t.CA), read("cert", t.Cert), read("key", t.Key)
+	return ca, cert, key, errors.Join(errs...)
+}
+
+func parseIPs(list []string) []net.IP {
+	var out []net.IP
+	for _, a := range list {
+		if ip := net.ParseIP(a); ip != nil {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+func toAny(l []string) []any {
+	out := make([]any, len(l))
+	for i, s := range l {
+		out[i] = s
+	}
+	return out
+}
+
+func dataURL(b []byte) string { return "data:;base64," + base64.StdEncoding.EncodeToString(b) }

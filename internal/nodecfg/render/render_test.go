@@ -1,0 +1,188 @@
+package render
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/ignition/v2/config/v3_4/types"
+
+	"github.com/bulwark/bulwark/internal/daemonconfig"
+	"github.com/bulwark/bulwark/internal/nodespec"
+	"github.com/bulwark/bulwark/internal/pki"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+const specTmpl = `apiVersion: bulwark.dev/v1alpha1
+kind: NodeSpec
+hostname: node1
+users:
+  - name: ops
+    groups: [adm]
+    sshAuthorizedKeys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB0ZkSH2bDbjnP3o5U5g0GVqfGsGdW4Dk8ljQ5V6jbqO ops@example"]
+docker:
+  settings: {log-level: warn}
+TLS
+authz:
+  rules:
+    - {name: admins, users: [alice], actions: ["*"]}
+    - {name: auditors, users: [bob], actions: [".*"], readonly: true}
+files:
+  - {path: /etc/motd, mode: "0644", contents: "hardened\n"}
+units:
+  - name: hello.service
+    enabled: true
+    contents: "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
+`
+
+const tlsBlock = `  tls:
+    listen: [tcp://0.0.0.0:2376]
+    ca: ca.pem
+    cert: server.pem
+    key: server-key.pem
+    addresses: [10.0.2.15]`
+
+func writeSpec(t *testing.T, body string, mintTLS bool) *nodespec.Spec {
+	t.Helper()
+	dir := t.TempDir()
+	if mintTLS {
+		ca, _ := pki.NewCA("ca", pki.ECDSA, 24*time.Hour*400, now)
+		srv, _ := pki.NewServer(ca, "node1", nil, []net.IP{net.ParseIP("10.0.2.15")}, pki.ECDSA, 24*time.Hour*90, now)
+		os.WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM, 0o644)
+		os.WriteFile(filepath.Join(dir, "server.pem"), srv.CertPEM, 0o644)
+		os.WriteFile(filepath.Join(dir, "server-key.pem"), srv.KeyPEM, 0o600)
+	}
+	p := filepath.Join(dir, "node1.yaml")
+	os.WriteFile(p, []byte(body), 0o644)
+	s, err := nodespec.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var base = daemonconfig.Config{"icc": false, "no-new-privileges": true, "log-driver": "journald"}
+
+func files(c types.Config) map[string]types.File {
+	m := map[string]types.File{}
+	for _, f := range c.Storage.Files {
+		m[f.Path] = f
+	}
+	return m
+}
+
+func contents(t *testing.T, f types.File) string {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(*f.Contents.Source, "data:;base64,"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestRenderGoldenWithoutTLS(t *testing.T) {
+	body := strings.Replace(specTmpl, "TLS\n", "", 1)
+	res, err := Render(writeSpec(t, body, false), Options{Base: base, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "node1-notls.ign")
+	if *update {
+		os.WriteFile(golden, res.JSON, 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (go test -update writes it)", err)
+	}
+	if string(res.JSON) != string(want) {
+		t.Errorf("rendered config differs from %s:\n%s", golden, res.JSON)
+	}
+}
+
+func TestRenderTLS(t *testing.T) {
+	body := strings.Replace(specTmpl, "TLS", tlsBlock, 1)
+	res, err := Render(writeSpec(t, body, true), Options{Base: base, Now: now, WarnWithin: 30 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := files(res.Config)
+	for path, mode := range map[string]int{CAPath: 0o444, CertPath: 0o444, KeyPath: 0o400, DaemonJSON: 0o644, PolicyPath: 0o644} {
+		f, ok := fs[path]
+		if !ok {
+			t.Errorf("no %s in the config", path)
+			continue
+		}
+		if *f.Mode != mode {
+			t.Errorf("%s mode %o, want %o", path, *f.Mode, mode)
+		}
+	}
+	var d map[string]any
+	if err := json.Unmarshal([]byte(contents(t, fs[DaemonJSON])), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d["tlsverify"] != true || d["icc"] != false || d["log-level"] != "warn" || d["tlskey"] != KeyPath {
+		t.Errorf("daemon.json = %v", d)
+	}
+	hosts := d["hosts"].([]any)
+	if len(hosts) != 2 || hosts[0] != UnixSocket || hosts[1] != "tcp://0.0.0.0:2376" {
+		t.Errorf("hosts = %v", hosts)
+	}
+	if plugins := d["authorization-plugins"].([]any); len(plugins) != 1 || plugins[0] != AuthzPlugin {
+		t.Errorf("authorization-plugins = %v", plugins)
+	}
+	if !strings.Contains(contents(t, fs[PolicyPath]), `"name":"auditors","users":["bob"],"actions":[".*"],"readonly":true`) {
+		t.Errorf("policy = %s", contents(t, fs[PolicyPath]))
+	}
+}
+
+func TestRenderRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(body string) string
+		after  func(s *nodespec.Spec)
+		opts   func(o *Options)
+		want   string
+	}{
+		{"wrong CA", nil, func(s *nodespec.Spec) {
+			other, _ := pki.NewCA("other", pki.ECDSA, time.Hour*24*400, now)
+			os.WriteFile(s.Path("ca.pem"), other.CertPEM, 0o644)
+		}, nil, "does not verify against the CA"},
+		{"key mismatch", nil, func(s *nodespec.Spec) {
+			ca, _ := pki.NewCA("x", pki.ECDSA, time.Hour, now)
+			os.WriteFile(s.Path("server-key.pem"), ca.KeyPEM, 0o600)
+		}, nil, "key does not match"},
+		{"address not in SANs", func(b string) string { return strings.Replace(b, "[10.0.2.15]", "[10.0.2.16]", 1) }, nil, nil, "no SAN for address 10.0.2.16"},
+		{"expired", nil, nil, func(o *Options) { o.Now = now.Add(200 * 24 * time.Hour) }, "expired"},
+		{"bad policy action", func(b string) string { return strings.Replace(b, `actions: ["*"]`, `actions: ["contaner_create"]`, 1) }, nil, nil, "matches no Docker API action"},
+		{"user in two rules", func(b string) string { return strings.Replace(b, "users: [bob]", "users: [alice]", 1) }, nil, nil, `user "alice" is already in rule "admins"`},
+		{"unknown daemon key", func(b string) string { return strings.Replace(b, "{log-level: warn}", "{log-levle: warn}", 1) }, nil, nil, `dockerd has no option "log-levle"`},
+		{"unit flag conflict", nil, nil, func(o *Options) { o.UnitFlags = []string{"-H", "fd://"} }, "also set by the docker unit's -H flag"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := strings.Replace(specTmpl, "TLS", tlsBlock, 1)
+			if tc.change != nil {
+				body = tc.change(body)
+			}
+			s := writeSpec(t, body, true)
+			if tc.after != nil {
+				tc.after(s)
+			}
+			o := Options{Base: base, Now: now}
+			if tc.opts != nil {
+				tc.opts(&o)
+			}
+			_, err := Render(s, o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Render error %v\nwant one containing %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,77 @@
+package nodespec
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const base = `apiVersion: bulwark.dev/v1alpha1
+kind: NodeSpec
+hostname: node1
+users:
+  - {name: ops, sshAuthorizedKeys: ["ssh-ed25519 AAAA ops"]}
+docker:
+  settings: {debug: false}
+  tls: {listen: ["tcp://0.0.0.0:2376"], ca: ca.pem, cert: c.pem, key: k.pem, addresses: [10.0.2.15]}
+authz:
+  rules: [{name: a, users: [alice], actions: ["*"]}]
+files: [{path: /etc/motd, mode: "0644", contents: hi}]
+units: [{name: x.service, enabled: true, contents: "[Service]\nExecStart=/bin/true\n"}]
+`
+
+func load(t *testing.T, body string) error {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"ca.pem", "c.pem", "k.pem"} {
+		os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600)
+	}
+	p := filepath.Join(dir, "node.yaml")
+	os.WriteFile(p, []byte(body), 0o644)
+	_, err := Load(p)
+	return err
+}
+
+func TestLoad(t *testing.T) {
+	if err := load(t, base); err != nil {
+		t.Fatalf("valid spec: %v", err)
+	}
+	for _, tc := range []struct{ name, old, new, want string }{
+		{"apiVersion", "bulwark.dev/v1alpha1", "v2", "$.apiVersion: unsupported"},
+		{"kind", "kind: NodeSpec", "kind: ImageSpec", "$.kind"},
+		{"hostname", "hostname: node1", "hostname: Node_1", "$.hostname"},
+		{"unknown key", "hostname: node1", "hostname: node1\nhostnme: x", "$.hostnme: unknown key"},
+		{"user name", "name: ops", "name: Ops!", "$.users[0].name"},
+		{"ssh key", `"ssh-ed25519 AAAA ops"`, `"hello"`, "$.users[0].sshAuthorizedKeys[0]"},
+		{"listen", `"tcp://0.0.0.0:2376"`, `"0.0.0.0:2376"`, "$.docker.tls.listen[0]"},
+		{"missing cert", "cert: c.pem", "cert: nope.pem", "$.docker.tls.cert: cannot read"},
+		{"address", "addresses: [10.0.2.15]", "addresses: [node1]", "$.docker.tls.addresses[0]"},
+		{"no policy with TLS", `rules: [{name: a, users: [alice], actions: ["*"]}]`, "rules: []", "needs an authorization policy"},
+		{"tls key in settings", "settings: {debug: false}", "settings: {tlsverify: false}", "$.docker.settings.tlsverify: is set by nodecfg"},
+		{"relative file", "path: /etc/motd", "path: etc/motd", "$.files[0].path"},
+		{"file on /usr", "path: /etc/motd", "path: /usr/bin/x", "read-only, verity-protected /usr"},
+		{"mode", `mode: "0644"`, `mode: "rw"`, "$.files[0].mode"},
+		{"unit name", "name: x.service", "name: x", "$.units[0].name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := load(t, strings.Replace(base, tc.old, tc.new, 1))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v\nwant an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte(base))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "n.yaml")
+		os.WriteFile(p, in, 0o644)
+		s, err := Load(p)
+		if err == nil && (s.Hostname == "" || s.Kind != "NodeSpec") {
+			t.Fatalf("accepted %q", in)
+		}
+	})
+}
