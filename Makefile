@@ -9,7 +9,7 @@ CACHE ?= .cache
 IMAGE := $(OUT)/$(NAME)-$(ARCH).raw
 GO ?= go
 
-.PHONY: help deps build image lock run test test-unit test-root test-qemu bench lint fuzz clean
+.PHONY: help deps build image lock run example-node test test-unit test-root test-qemu bench lint fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,8 +29,16 @@ image: deps build ## build $(OUT)/<name>-$(ARCH).raw from SPEC (ARCH=x86_64|aarc
 $(IMAGE):
 	$(MAKE) image ARCH=$(ARCH)
 
-run: build $(IMAGE) ## build the default image if needed and boot it in QEMU, console on the terminal
-	./bin/osbuild boot $(IMAGE) --arch $(ARCH) $(if $(IGNITION),--ignition $(IGNITION))
+NODE ?= nodes/example.yaml
+IGNITION ?= $(OUT)/$(basename $(notdir $(NODE))).ign
+
+example-node: build ## mint nodes/example-pki/ (CA, server, clients alice and bob) and render $(IGNITION)
+	@test -f nodes/example-pki/example.pem || ./bin/nodecfg certs --out nodes/example-pki --host example --dns localhost --ip 127.0.0.1 --ip 10.0.2.15 --client alice --client bob
+	@mkdir -p $(OUT)
+	./bin/nodecfg render -o $(IGNITION) $(NODE)
+
+run: build $(IMAGE) example-node ## build the default image if needed and boot it in QEMU with the example node config
+	./bin/osbuild boot $(IMAGE) --arch $(ARCH) --ignition $(IGNITION)
 
 test-unit: ## unit tests: no root, QEMU or network
 	$(GO) vet ./...

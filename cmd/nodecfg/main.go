@@ -37,7 +37,7 @@ commands:
   certs --out DIR --host H [--ip A]... [--dns N]... [--client USER]...
                             mint a CA (kept if DIR has one), a server certificate for H
                             and client certificates (CN = USER)
-  render NODE.yaml [-o FILE] render the node spec as an Ignition config (stdout by default)
+  render [-o FILE] NODE.yaml render the node spec as an Ignition config (stdout by default)
   validate NODE.yaml        run every check of render without writing anything
   authz check --policy FILE --user U --action A [--method M]
                             answer allow or deny for one request and name the rule

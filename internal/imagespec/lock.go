@@ -43,7 +43,8 @@ type ArchPackages struct {
 // foreign-arch images (compiling the SELinux policy under qemu-user took
 // over five minutes), and using the suite's own versions means the tools
 // read the image's files in the format they were written (file_contexts.bin).
-var ToolPackages = []string{"policycoreutils", "semodule-utils", "systemd-ukify", "python3-pefile", "systemd-container", "erofs-utils", "e2fsprogs"}
+// ignition brings ignition-validate, which checks what nodecfg renders.
+var ToolPackages = []string{"policycoreutils", "semodule-utils", "systemd-ukify", "python3-pefile", "systemd-container", "erofs-utils", "e2fsprogs", "ignition"}
 
 // HostToolsArch is the Debian arch of the build hosts the lock covers.
 const HostToolsArch = "amd64"

@@ -12,20 +12,25 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bulwark/bulwark/internal/apt"
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/nodecfg/render"
+	"github.com/bulwark/bulwark/internal/nodespec"
 	"github.com/bulwark/bulwark/internal/osbuild"
 	"github.com/bulwark/bulwark/internal/osbuild/inspect"
 	"github.com/bulwark/bulwark/internal/osbuild/toolroot"
+	"github.com/bulwark/bulwark/internal/pki"
 	"github.com/bulwark/bulwark/internal/runlog"
 )
 
@@ -121,22 +126,7 @@ func TestInspect(t *testing.T) {
 
 func TestSystemdDissect(t *testing.T) {
 	load(t)
-	if *specPath == "" || *cacheDir == "" {
-		t.Fatal("-spec and -cache are required: the host's systemd is too old, trixie's runs from the tool root")
-	}
-	spec, err := imagespec.Load(*specPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lock, err := imagespec.LoadLock(imagespec.LockPath(*specPath), spec, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := apt.Source{Mirror: spec.Debian.Mirror, Suite: spec.Debian.Suite, Components: spec.Debian.Components}
-	tools, err := toolroot.Ensure(context.Background(), *cacheDir, imagespec.HostToolsArch, src, lock.Tools[imagespec.HostToolsArch].Packages, func(s string) { t.Log(s) })
-	if err != nil {
-		t.Fatal(err)
-	}
+	tools := toolRoot(t)
 	dir := filepath.Dir(*imagePath)
 	var out strings.Builder
 	c := toolroot.Command(tools, []toolroot.Bind{{Src: dir, Dst: dir}, {Src: "/sys", Dst: "/sys"}, {Src: "/run", Dst: "/run"}},
@@ -193,4 +183,72 @@ func TestReproducible(t *testing.T) {
 	if len(again.Outputs) != len(img.Outputs) {
 		t.Errorf("second build made %v, first %v", again.Outputs, img.Outputs)
 	}
+}
+
+// TestIgnitionValidateAcceptsRenderedConfig renders the example node spec
+// (with certificates minted for the test) and has Debian trixie's own
+// ignition-validate, from the tool root, check the result.
+func TestIgnitionValidateAcceptsRenderedConfig(t *testing.T) {
+	tools := toolRoot(t)
+	dir := t.TempDir()
+	now := time.Now()
+	ca, err := pki.NewCA("test", pki.ECDSA, 48*time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := pki.NewServer(ca, "example", []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.0.2.15")}, pki.ECDSA, 48*time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "example-pki"), 0o700)
+	os.WriteFile(filepath.Join(dir, "example-pki/ca.pem"), ca.CertPEM, 0o644)
+	os.WriteFile(filepath.Join(dir, "example-pki/example.pem"), srv.CertPEM, 0o644)
+	os.WriteFile(filepath.Join(dir, "example-pki/example-key.pem"), srv.KeyPEM, 0o600)
+	spec, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(*specPath)), "nodes/example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "example.yaml"), spec, 0o644)
+	s, err := nodespec.Load(filepath.Join(dir, "example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := render.Render(s, render.Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ign := filepath.Join(dir, "example.ign")
+	os.WriteFile(ign, res.JSON, 0o600)
+	var out strings.Builder
+	c := toolroot.Command(tools, []toolroot.Bind{{Src: dir, Dst: dir}}, "ignition-validate", ign)
+	c.OnLine = func(l string) { out.WriteString(l + "\n") }
+	if err := runlog.Run(context.Background(), c); err != nil {
+		t.Fatalf("ignition-validate rejected the rendered config: %v\n%s", err, out.String())
+	}
+	// And it must reject a broken one, or the check above proves nothing.
+	os.WriteFile(ign, []byte(`{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"relative"}]}}`), 0o600)
+	if err := runlog.Run(context.Background(), toolroot.Command(tools, []toolroot.Bind{{Src: dir, Dst: dir}}, "ignition-validate", ign)); err == nil {
+		t.Error("ignition-validate accepted a config with a relative path")
+	}
+}
+
+func toolRoot(t *testing.T) string {
+	t.Helper()
+	if *specPath == "" || *cacheDir == "" {
+		t.Fatal("-spec and -cache are required: the tool root comes from the spec's lock")
+	}
+	spec, err := imagespec.Load(*specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := imagespec.LoadLock(imagespec.LockPath(*specPath), spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := apt.Source{Mirror: spec.Debian.Mirror, Suite: spec.Debian.Suite, Components: spec.Debian.Components}
+	tools, err := toolroot.Ensure(context.Background(), *cacheDir, imagespec.HostToolsArch, src, lock.Tools[imagespec.HostToolsArch].Packages, func(s string) { t.Log(s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tools
 }

@@ -1,5 +1,5 @@
 // Package render turns a node spec into a standard Ignition config (spec
-// 3.4.0, which Debian trixie's ignition-validate accepts), after checking
+// 3.3.0, the newest that Debian trixie's ignition 2.14 accepts), after checking
 // everything the node will run with: the merged daemon.json, the server
 // TLS material against the names and addresses clients use, and the authz
 // policy. A config that renders is one that can come up locked down.
@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/coreos/ignition/v2/config/util"
-	v34 "github.com/coreos/ignition/v2/config/v3_4"
-	"github.com/coreos/ignition/v2/config/v3_4/types"
+	v33 "github.com/coreos/ignition/v2/config/v3_3"
+	"github.com/coreos/ignition/v2/config/v3_3/types"
 
 	"github.com/bulwark/bulwark/internal/authz"
 	"github.com/bulwark/bulwark/internal/daemonconfig"
@@ -37,7 +37,7 @@ const (
 	PolicyPath   = "/etc/bulwark/authz/policy.json"
 	AuthzPlugin  = "bulwark-authz"
 	UnixSocket   = "unix:///run/docker.sock"
-	IgnitionSpec = "3.4.0"
+	IgnitionSpec = "3.3.0"
 )
 
 // Options tune rendering.
@@ -162,7 +162,7 @@ func Render(s *nodespec.Spec, o Options) (*Result, error) {
 		return nil, err
 	}
 	// Ignition's own parser and validator must accept what we emit.
-	if _, rpt, err := v34.Parse(out); err != nil || rpt.IsFatal() {
+	if _, rpt, err := v33.Parse(out); err != nil || rpt.IsFatal() {
 		return nil, fmt.Errorf("rendered config fails Ignition validation: %v %s", err, rpt.String())
 	}
 	res.Config, res.JSON = cfg, append(out, '\n')

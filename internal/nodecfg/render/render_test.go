@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coreos/ignition/v2/config/v3_4/types"
+	"github.com/coreos/ignition/v2/config/v3_3/types"
 
 	"github.com/bulwark/bulwark/internal/daemonconfig"
 	"github.com/bulwark/bulwark/internal/nodespec"
