@@ -19,6 +19,7 @@ import (
 	"github.com/bulwark/bulwark/internal/atomicfile"
 	"github.com/bulwark/bulwark/internal/authz"
 	"github.com/bulwark/bulwark/internal/daemonconfig"
+	"github.com/bulwark/bulwark/internal/nodecfg/apply"
 	"github.com/bulwark/bulwark/internal/nodecfg/render"
 	"github.com/bulwark/bulwark/internal/nodespec"
 	"github.com/bulwark/bulwark/internal/pki"
@@ -39,8 +40,14 @@ commands:
                             and client certificates (CN = USER)
   render [-o FILE] NODE.yaml render the node spec as an Ignition config (stdout by default)
   validate NODE.yaml        run every check of render without writing anything
+  apply [--root DIR] [--config FILE]
+                            first boot: find the config (fw_cfg, OEM partition, or FILE),
+                            validate all of it, then write it under DIR (default /)
   authz check --policy FILE --user U --action A [--method M]
                             answer allow or deny for one request and name the rule
+  authz serve [--policy FILE]
+                            serve Docker's authorization plugin protocol on
+                            /run/docker/plugins/bulwark-authz.sock; SIGHUP reloads the policy
 `
 
 func main() {
@@ -76,7 +83,25 @@ func run(ctx context.Context, args []string) int {
 			return exitUsage
 		}
 		err = renderCmd(fs.Arg(0), *out, *base, *warn, args[0] == "validate")
+	case "apply":
+		fs := flag.NewFlagSet("apply", flag.ContinueOnError)
+		root := fs.String("root", "/", "root directory to apply under")
+		config := fs.String("config", "", "config file (default: fw_cfg, then the OEM partition)")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
+			fmt.Fprint(os.Stderr, usage)
+			return exitUsage
+		}
+		err = applyCmd(ctx, *root, *config)
 	case "authz":
+		if len(args) >= 2 && args[1] == "serve" {
+			fs := flag.NewFlagSet("authz serve", flag.ContinueOnError)
+			policy := fs.String("policy", render.PolicyPath, "policy file")
+			if err := fs.Parse(args[2:]); err != nil {
+				return exitUsage
+			}
+			err = serve(ctx, *policy)
+			break
+		}
 		if len(args) < 2 || args[1] != "check" {
 			fmt.Fprint(os.Stderr, usage)
 			return exitUsage
@@ -241,6 +266,68 @@ func renderCmd(specPath, out, base string, warn time.Duration, validateOnly bool
 	}
 	// The config carries the server's private key: owner-only.
 	return atomicfile.WriteFile(out, res.JSON, 0o600)
+}
+
+// applyCmd is the first-boot job. Its unit orders it before the authz
+// plugin and docker, which require it: if it fails, docker does not start.
+func applyCmd(ctx context.Context, root, config string) error {
+	start := time.Now()
+	raw, source, err := apply.Find(ctx, config)
+	if errors.Is(err, apply.ErrNoConfig) {
+		fmt.Println("nodecfg: no Ignition config (fw_cfg, OEM partition): keeping the image defaults, Docker API on the local socket only")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c, warnings, err := apply.Parse(source, raw, apply.CheckOptions{Now: time.Now(), WarnWithin: 30 * 24 * time.Hour})
+	for _, w := range warnings {
+		fmt.Printf("nodecfg: warning: %s\n", w)
+	}
+	if err != nil {
+		return fmt.Errorf("config from %s rejected, nothing written:\n%w", source, err)
+	}
+	o := apply.Options{Root: root, Source: source, Log: func(f string, a ...any) { fmt.Printf("nodecfg: "+f+"\n", a...) }}
+	if root == "/" {
+		o.Relabel = apply.Restorecon
+	}
+	did, err := apply.Apply(ctx, c, o)
+	if err != nil {
+		return err
+	}
+	if did {
+		fmt.Printf("nodecfg: applied %s from %s in %s\n", c.Digest, source, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// serve runs the authz plugin until ctx ends; SIGHUP reloads the policy.
+func serve(ctx context.Context, policy string) error {
+	p, err := authz.NewPlugin(policy)
+	if err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			if err := p.Reload(); err != nil {
+				fmt.Fprintf(os.Stderr, "nodecfg: policy reload refused, keeping the current policy: %v\n", err)
+			} else {
+				fmt.Println("nodecfg: policy reloaded")
+			}
+		}
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- p.Handler().ServeUnix(authz.PluginName, 0) }()
+	fmt.Printf("nodecfg: authz plugin %s serving policy %s\n", authz.PluginName, policy)
+	select {
+	case <-ctx.Done():
+		os.Remove("/run/docker/plugins/" + authz.PluginName + ".sock")
+		return nil
+	case err := <-errc:
+		return err
+	}
 }
 
 func authzCheck(policyPath, user, action, method string) (bool, error) {

@@ -11,6 +11,13 @@ import (
 
 // WriteFile atomically replaces path with data.
 func WriteFile(path string, data []byte, mode os.FileMode) error {
+	return WriteFileOwned(path, data, mode, -1, -1)
+}
+
+// WriteFileOwned is WriteFile with an owner, set on the temp file before
+// the rename so the file never appears with the wrong owner. uid -1 keeps
+// the writer's; ownership is only changed when running as root.
+func WriteFileOwned(path string, data []byte, mode os.FileMode, uid, gid int) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -30,6 +37,12 @@ func WriteFile(path string, data []byte, mode os.FileMode) error {
 	if err := f.Chmod(mode); err != nil {
 		f.Close()
 		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if uid >= 0 && os.Geteuid() == 0 {
+		if err := f.Chown(uid, gid); err != nil {
+			f.Close()
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()

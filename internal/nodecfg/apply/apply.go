@@ -1,0 +1,159 @@
+package apply
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bulwark/bulwark/internal/atomicfile"
+)
+
+// RecordPath is where a successful apply is recorded, relative to the root.
+const RecordPath = "/var/lib/bulwark/nodecfg/applied.json"
+
+// Record says which config was applied, from where and when.
+type Record struct {
+	Digest  string    `json:"digest"`
+	Source  string    `json:"source"`
+	Applied time.Time `json:"applied"`
+}
+
+// Options configure one apply.
+type Options struct {
+	Root   string // "/" on a node; a temp dir in tests
+	Source string // where the config came from, for the record and messages
+	// Relabel, if set, gives written paths their SELinux labels (the node
+	// runs restorecon); nil when the root is not a running SELinux system.
+	Relabel func(ctx context.Context, paths []string) error
+	Log     func(format string, args ...any)
+}
+
+// ErrAlreadyApplied means a different config was applied on an earlier
+// boot: Ignition semantics are first boot only, so nodecfg will not change
+// a configured node behind its operator's back.
+var ErrAlreadyApplied = errors.New("a different config was already applied")
+
+// Apply writes c under o.Root. It returns (false, nil) when this config was
+// already applied. Writes are atomic; the record is written last, so a crash
+// mid-way leaves no half-written file and the next boot redoes the job.
+func Apply(ctx context.Context, c *Config, o Options) (bool, error) {
+	if o.Log == nil {
+		o.Log = func(string, ...any) {}
+	}
+	rec := o.path(RecordPath)
+	if b, err := os.ReadFile(rec); err == nil {
+		var r Record
+		if json.Unmarshal(b, &r) == nil && r.Digest == c.Digest {
+			o.Log("config %s already applied on %s from %s: nothing to do", c.Digest, r.Applied.Format(time.RFC3339), r.Source)
+			return false, nil
+		}
+		return false, fmt.Errorf("%w (%s from %s); remove %s to re-apply", ErrAlreadyApplied, string(b), o.Source, RecordPath)
+	}
+	var written []string
+	for _, d := range c.Dirs {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		p := o.path(d.Path)
+		if err := os.MkdirAll(p, d.Mode); err != nil {
+			return false, fmt.Errorf("creating directory %s: %w", d.Path, err)
+		}
+		if err := setAttrs(p, d.Mode, d.UID, d.GID); err != nil {
+			return false, err
+		}
+		written = append(written, d.Path)
+	}
+	for _, f := range c.Files {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		p := o.path(f.Path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return false, fmt.Errorf("creating parent of %s: %w", f.Path, err)
+		}
+		if err := atomicfile.WriteFileOwned(p, f.Data, f.Mode, f.UID, f.GID); err != nil {
+			return false, fmt.Errorf("writing %s: %w", f.Path, err)
+		}
+		o.Log("wrote %s (%04o, %d bytes)", f.Path, f.Mode, len(f.Data))
+		written = append(written, f.Path)
+	}
+	for _, l := range c.Links {
+		p := o.path(l.Path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return false, err
+		}
+		tmp := p + ".nodecfg-tmp"
+		os.Remove(tmp)
+		var err error
+		if l.Hard {
+			err = os.Link(o.path(l.Target), tmp)
+		} else {
+			err = os.Symlink(l.Target, tmp)
+		}
+		if err == nil {
+			err = os.Rename(tmp, p)
+		}
+		if err != nil {
+			return false, fmt.Errorf("linking %s: %w", l.Path, err)
+		}
+		written = append(written, l.Path)
+	}
+	if err := applyGroups(o, c); err != nil {
+		return false, err
+	}
+	paths, err := applyUsers(o, c)
+	if err != nil {
+		return false, err
+	}
+	written = append(written, paths...)
+	paths, err = applyUnits(o, c)
+	if err != nil {
+		return false, err
+	}
+	written = append(written, paths...)
+	if o.Relabel != nil {
+		if err := o.Relabel(ctx, written); err != nil {
+			return false, fmt.Errorf("labelling written files: %w", err)
+		}
+	}
+	b, _ := json.MarshalIndent(Record{Digest: c.Digest, Source: o.Source, Applied: time.Now().UTC()}, "", "  ")
+	if err := os.MkdirAll(filepath.Dir(rec), 0o755); err != nil {
+		return false, err
+	}
+	if err := atomicfile.WriteFile(rec, append(b, '\n'), 0o644); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (o Options) path(p string) string { return filepath.Join(o.Root, p) }
+
+func setAttrs(p string, mode fs.FileMode, uid, gid int) error {
+	if err := os.Chmod(p, mode); err != nil {
+		return err
+	}
+	if os.Geteuid() == 0 {
+		return os.Lchown(p, uid, gid)
+	}
+	return nil
+}
+
+// Restorecon labels paths (relative to "/") with the running policy.
+func Restorecon(ctx context.Context, paths []string) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	args := append([]string{"-F"}, paths...)
+	out, err := exec.CommandContext(ctx, "restorecon", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("restorecon: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

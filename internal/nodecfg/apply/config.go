@@ -1,0 +1,287 @@
+// Package apply is `nodecfg apply`: at first boot it reads the node's
+// Ignition config, validates all of it (Ignition's parser, then the sections
+// we support, then Bulwark's semantic checks of daemon.json, TLS material
+// and the authz policy), and only then writes files, units, users and keys
+// under a root directory, atomically, recording the config's digest so a
+// second boot does nothing. Every stage works relative to Root, so tests
+// apply into a temp dir.
+package apply
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coreos/ignition/v2/config/util"
+	v33 "github.com/coreos/ignition/v2/config/v3_3"
+	"github.com/coreos/ignition/v2/config/v3_3/types"
+	"github.com/vincent-petithory/dataurl"
+
+	"github.com/bulwark/bulwark/internal/authz"
+	"github.com/bulwark/bulwark/internal/daemonconfig"
+	"github.com/bulwark/bulwark/internal/fielderr"
+	"github.com/bulwark/bulwark/internal/nodecfg/render"
+	"github.com/bulwark/bulwark/internal/pki"
+)
+
+// Config is a parsed, fully validated node config, contents decoded.
+type Config struct {
+	Raw    types.Config
+	Digest string
+	Files  []File
+	Dirs   []Dir
+	Links  []Link
+	Users  []types.PasswdUser
+	Groups []types.PasswdGroup
+	Units  []types.Unit
+}
+
+// File is one file to write.
+type File struct {
+	Path     string
+	Mode     os.FileMode
+	UID, GID int
+	Data     []byte
+}
+
+// Dir is one directory to create.
+type Dir struct {
+	Path     string
+	Mode     os.FileMode
+	UID, GID int
+}
+
+// Link is one symbolic or hard link.
+type Link struct {
+	Path, Target string
+	Hard         bool
+}
+
+// CheckOptions tune the semantic checks.
+type CheckOptions struct {
+	Now        time.Time
+	WarnWithin time.Duration
+	// UnitFlags are the flags docker.service passes to dockerd in the image.
+	UnitFlags []string
+}
+
+// Parse parses and validates raw (from source, for messages). It returns
+// every problem, each with its JSON path, and writes nothing.
+func Parse(source string, raw []byte, o CheckOptions) (*Config, []string, error) {
+	sum := sha256.Sum256(raw)
+	cfg, rpt, err := v33.ParseCompatibleVersion(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: not a usable Ignition config: %w %s", source, err, strings.TrimSpace(rpt.String()))
+	}
+	if rpt.IsFatal() {
+		return nil, nil, fmt.Errorf("%s: Ignition validation failed:\n%s", source, rpt.String())
+	}
+	errs := &fielderr.List{File: source}
+	unsupported(cfg, errs)
+	c := &Config{Raw: cfg, Digest: "sha256:" + hex.EncodeToString(sum[:]), Users: cfg.Passwd.Users, Groups: cfg.Passwd.Groups, Units: cfg.Systemd.Units}
+	for i, f := range cfg.Storage.Files {
+		p := fmt.Sprintf("$.storage.files.%d", i)
+		data, err := decode(f.Contents)
+		if err != nil {
+			errs.Add(0, p+".contents", "%v", err)
+			continue
+		}
+		uid, gid := owner(f.Node, errs, p)
+		c.Files = append(c.Files, File{Path: f.Path, Mode: mode(f.Mode, 0o644), UID: uid, GID: gid, Data: data})
+	}
+	for i, d := range cfg.Storage.Directories {
+		uid, gid := owner(d.Node, errs, fmt.Sprintf("$.storage.directories.%d", i))
+		c.Dirs = append(c.Dirs, Dir{Path: d.Path, Mode: mode(d.Mode, 0o755), UID: uid, GID: gid})
+	}
+	for i, l := range cfg.Storage.Links {
+		if l.Target == nil {
+			errs.Add(0, fmt.Sprintf("$.storage.links.%d.target", i), "is required")
+			continue
+		}
+		c.Links = append(c.Links, Link{Path: l.Path, Target: *l.Target, Hard: util.IsTrue(l.Hard)})
+	}
+	for i, f := range c.Files {
+		if strings.HasPrefix(f.Path, "/usr/") {
+			errs.Add(0, fmt.Sprintf("$.storage.files.%d.path", i), "%s is on the read-only, verity-protected /usr", f.Path)
+		}
+	}
+	warnings := c.semantic(source, errs, o)
+	if err := errs.Err(); err != nil {
+		return nil, warnings, err
+	}
+	return c, warnings, nil
+}
+
+// unsupported rejects what nodecfg does not do, naming the path: silently
+// skipping a disk layout or LUKS section would leave a node unlike its spec.
+func unsupported(cfg types.Config, errs *fielderr.List) {
+	s := cfg.Storage
+	for _, x := range []struct {
+		path string
+		n    int
+	}{{"$.storage.disks", len(s.Disks)}, {"$.storage.raid", len(s.Raid)}, {"$.storage.filesystems", len(s.Filesystems)},
+		{"$.storage.luks", len(s.Luks)}, {"$.kernelArguments.shouldExist", len(cfg.KernelArguments.ShouldExist)},
+		{"$.kernelArguments.shouldNotExist", len(cfg.KernelArguments.ShouldNotExist)}, {"$.ignition.config.merge", len(cfg.Ignition.Config.Merge)}} {
+		if x.n > 0 {
+			errs.Add(0, x.path, "not supported by nodecfg on a Bulwark node (the disk layout and kernel command line are fixed by the image)")
+		}
+	}
+	if cfg.Ignition.Config.Replace.Source != nil {
+		errs.Add(0, "$.ignition.config.replace", "not supported: first boot does not fetch configs over the network")
+	}
+	for i, f := range s.Files {
+		if len(f.Append) > 0 {
+			errs.Add(0, fmt.Sprintf("$.storage.files.%d.append", i), "not supported: give the whole file in contents")
+		}
+	}
+}
+
+func owner(n types.Node, errs *fielderr.List, p string) (int, int) {
+	if n.User.Name != nil || n.Group.Name != nil {
+		errs.Add(0, p+".user", "owners by name are not supported; give user.id and group.id")
+	}
+	uid, gid := 0, 0
+	if n.User.ID != nil {
+		uid = *n.User.ID
+	}
+	if n.Group.ID != nil {
+		gid = *n.Group.ID
+	}
+	return uid, gid
+}
+
+func mode(m *int, def os.FileMode) os.FileMode {
+	if m == nil {
+		return def
+	}
+	return os.FileMode(*m) & 0o7777
+}
+
+// decode returns a resource's bytes: only data: URLs, since first boot
+// fetches nothing over the network.
+func decode(r types.Resource) ([]byte, error) {
+	if r.Source == nil {
+		return nil, nil
+	}
+	if !strings.HasPrefix(*r.Source, "data:") {
+		return nil, fmt.Errorf("source %q: only data: URLs are supported (first boot does not fetch over the network)", truncate(*r.Source))
+	}
+	u, err := dataurl.DecodeString(*r.Source)
+	if err != nil {
+		return nil, fmt.Errorf("bad data URL: %w", err)
+	}
+	data := u.Data
+	if r.Compression != nil && *r.Compression == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("gzip contents: %w", err)
+		}
+		if data, err = io.ReadAll(zr); err != nil {
+			return nil, fmt.Errorf("gzip contents: %w", err)
+		}
+	}
+	return data, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+func (c *Config) file(path string) *File {
+	for i := range c.Files {
+		if c.Files[i].Path == path {
+			return &c.Files[i]
+		}
+	}
+	return nil
+}
+
+func (c *Config) index(path string) string {
+	for i := range c.Files {
+		if c.Files[i].Path == path {
+			return "$.storage.files." + strconv.Itoa(i)
+		}
+	}
+	return "$.storage.files"
+}
+
+// semantic runs Bulwark's checks on the files dockerd and the authz plugin
+// will read, and returns warnings.
+func (c *Config) semantic(source string, errs *fielderr.List, o CheckOptions) []string {
+	var warnings []string
+	if f := c.file(render.PolicyPath); f != nil {
+		if _, err := authz.Parse(source+" "+c.index(f.Path)+" ("+f.Path+")", f.Data); err != nil {
+			errs.Merge(err)
+		}
+	}
+	f := c.file(render.DaemonJSON)
+	if f == nil {
+		return warnings
+	}
+	where := source + " " + c.index(f.Path) + " (" + f.Path + ")"
+	d, err := daemonconfig.Parse(where, f.Data)
+	if err == nil {
+		err = daemonconfig.Check(where, d, o.UnitFlags)
+	}
+	if err != nil {
+		errs.Merge(err)
+		return warnings
+	}
+	if v, _ := d["tlsverify"].(bool); !v {
+		return warnings
+	}
+	get := func(key string) []byte {
+		p, _ := d[key].(string)
+		tf := c.file(p)
+		if tf == nil {
+			errs.Add(0, c.index(f.Path), "daemon.json %s %q is not a file in this config", key, p)
+			return nil
+		}
+		want := os.FileMode(0o444)
+		if key == "tlskey" {
+			want = 0o400
+		}
+		if tf.Mode != want {
+			errs.Add(0, c.index(tf.Path)+".mode", "%s must be mode %04o, is %04o", tf.Path, want, tf.Mode)
+		}
+		return tf.Data
+	}
+	ca, cert, key := get("tlscacert"), get("tlscert"), get("tlskey")
+	if ca == nil || cert == nil || key == nil {
+		return warnings
+	}
+	var names []string
+	if h := c.file("/etc/hostname"); h != nil {
+		names = append(names, strings.TrimSpace(string(h.Data)))
+	}
+	var ips []net.IP
+	hosts, _ := d["hosts"].([]any)
+	for _, h := range hosts {
+		s, _ := h.(string)
+		if hp, ok := strings.CutPrefix(s, "tcp://"); ok {
+			if host, _, err := net.SplitHostPort(hp); err == nil {
+				if ip := net.ParseIP(host); ip != nil {
+					ips = append(ips, ip)
+				}
+			}
+		}
+	}
+	w, perrs := pki.CheckServer(pki.ServerCheck{CA: ca, Cert: cert, Key: key, Names: names, IPs: ips, Now: o.Now, WarnWithin: o.WarnWithin})
+	for _, e := range perrs {
+		errs.Add(0, c.index(f.Path), "TLS: %v", e)
+	}
+	sort.Strings(w)
+	return append(warnings, w...)
+}

@@ -1,0 +1,33 @@
+package apply
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"testing"
+)
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// caSource returns the contents source of /etc/docker/tls/ca.pem in raw.
+func caSource(t *testing.T, raw string) string {
+	var cfg struct {
+		Storage struct {
+			Files []struct {
+				Path     string `json:"path"`
+				Contents struct {
+					Source string `json:"source"`
+				} `json:"contents"`
+			} `json:"files"`
+		} `json:"storage"`
+	}
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range cfg.Storage.Files {
+		if f.Path == "/etc/docker/tls/ca.pem" {
+			return f.Contents.Source
+		}
+	}
+	t.Fatal("no ca.pem in the config")
+	return ""
+}

@@ -1,0 +1,57 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// FwCfgNames are the QEMU fw_cfg entries a config may come in, in order:
+// Fedora CoreOS's and Flatcar's names, so the same VM tooling works.
+var FwCfgNames = []string{"opt/com.coreos/config", "opt/org.flatcar-linux/config"}
+
+// OEMConfig is the config's file name on the OEM partition.
+const OEMConfig = "config.ign"
+
+// ErrNoConfig means no source had a config: the node comes up with the
+// image's defaults (the Docker API only on the local unix socket).
+var ErrNoConfig = errors.New("no Ignition config found")
+
+// Find returns the config and where it came from: explicit path, then
+// fw_cfg, then the OEM partition (mounted read-only for the read).
+func Find(ctx context.Context, explicit string) ([]byte, string, error) {
+	if explicit != "" {
+		b, err := os.ReadFile(explicit)
+		if err != nil {
+			return nil, "", fmt.Errorf("reading config: %w", err)
+		}
+		return b, explicit, nil
+	}
+	// The fw_cfg sysfs driver is a module in Debian's kernel.
+	exec.CommandContext(ctx, "modprobe", "qemu_fw_cfg").Run()
+	for _, n := range FwCfgNames {
+		p := filepath.Join("/sys/firmware/qemu_fw_cfg/by_name", n, "raw")
+		if b, err := os.ReadFile(p); err == nil {
+			return b, "fw_cfg " + n, nil
+		}
+	}
+	dev := "/dev/disk/by-partlabel/OEM"
+	if _, err := os.Stat(dev); err == nil {
+		dir, err := os.MkdirTemp("", "nodecfg-oem-")
+		if err != nil {
+			return nil, "", err
+		}
+		defer os.Remove(dir)
+		if out, err := exec.CommandContext(ctx, "mount", "-o", "ro,nodev,nosuid,noexec", dev, dir).CombinedOutput(); err != nil {
+			return nil, "", fmt.Errorf("mounting OEM partition: %v: %s", err, out)
+		}
+		defer exec.Command("umount", dir).Run()
+		if b, err := os.ReadFile(filepath.Join(dir, OEMConfig)); err == nil {
+			return b, "OEM partition " + OEMConfig, nil
+		}
+	}
+	return nil, "", ErrNoConfig
+}
