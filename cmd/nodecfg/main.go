@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/bulwark/bulwark/internal/atomicfile"
 	"github.com/bulwark/bulwark/internal/authz"
 	"github.com/bulwark/bulwark/internal/daemonconfig"
@@ -318,12 +320,27 @@ func serve(ctx context.Context, policy string) error {
 			}
 		}
 	}()
+	sock := filepath.Join("/run/docker/plugins", authz.PluginName+".sock")
+	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {
+		return err
+	}
+	os.Remove(sock)
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", sock, err)
+	}
+	defer os.Remove(sock)
+	if err := os.Chmod(sock, 0o600); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- p.Handler().ServeUnix(authz.PluginName, 0) }()
-	fmt.Printf("nodecfg: authz plugin %s serving policy %s\n", authz.PluginName, policy)
+	go func() { errc <- p.Handler().Serve(l) }()
+	// Tell systemd the socket exists, so docker.service starts after it.
+	daemon.SdNotify(false, daemon.SdNotifyReady)
+	fmt.Printf("nodecfg: authz plugin %s serving policy %s on %s\n", authz.PluginName, policy, sock)
 	select {
 	case <-ctx.Done():
-		os.Remove("/run/docker/plugins/" + authz.PluginName + ".sock")
+		l.Close()
 		return nil
 	case err := <-errc:
 		return err

@@ -34,11 +34,14 @@ type Spec struct {
 	Architectures []string `yaml:"architectures"`
 	Packages      Packages `yaml:"packages"`
 	Overlays      []string `yaml:"overlays"`
-	Units         Units    `yaml:"units"`
-	Kernel        Kernel   `yaml:"kernel"`
-	SELinux       SELinux  `yaml:"selinux"`
-	Disk          Disk     `yaml:"disk"`
-	Outputs       []string `yaml:"outputs"`
+	// GoBinaries are Go packages of this repository, cross-compiled for the
+	// image's arch and installed in /usr (nodecfg, for first boot).
+	GoBinaries []GoBinary `yaml:"goBinaries"`
+	Units      Units      `yaml:"units"`
+	Kernel     Kernel     `yaml:"kernel"`
+	SELinux    SELinux    `yaml:"selinux"`
+	Disk       Disk       `yaml:"disk"`
+	Outputs    []string   `yaml:"outputs"`
 
 	// File is the path the spec was read from; Dir is the repository root
 	// that overlays/ and units/ are resolved against.
@@ -73,8 +76,18 @@ func (p Packages) For(a string) []string {
 	return slices.Compact(out)
 }
 
+// GoBinary is one Go program built into the image.
+type GoBinary struct {
+	Package string `yaml:"package"` // e.g. ./cmd/nodecfg
+	Path    string `yaml:"path"`    // e.g. /usr/bin/nodecfg
+}
+
 // Units says which systemd units to enable, disable and mask in the image.
 type Units struct {
+	// Files are unit files and drop-ins from the repository's units/
+	// directory, installed under /usr/lib/systemd/system (e.g.
+	// nodecfg-firstboot.service, docker.service.d/10-bulwark.conf).
+	Files   []string `yaml:"files"`
 	Enable  []string `yaml:"enable"`
 	Disable []string `yaml:"disable"`
 	Mask    []string `yaml:"mask"`
@@ -191,6 +204,9 @@ func underAny(p string, roots []string) bool {
 	return false
 }
 
+// UnitFile returns the path of a unit file from units/.
+func (s *Spec) UnitFile(name string) string { return filepath.Join(s.Dir, "units", name) }
+
 // OverlayDir returns the directory of overlay name.
 func (s *Spec) OverlayDir(name string) string { return filepath.Join(s.Dir, "overlays", name) }
 
@@ -241,6 +257,29 @@ func (s *Spec) validate(pos strictyaml.Positions) error {
 		}
 		if fi, err := os.Stat(s.OverlayDir(v)); err != nil || !fi.IsDir() {
 			add(p, "overlay directory %s does not exist", s.OverlayDir(v))
+		}
+	})
+	for i, b := range s.GoBinaries {
+		p := fielderr.Index("$.goBinaries", i)
+		if !strings.HasPrefix(b.Package, "./") || strings.Contains(b.Package, "..") {
+			add(p+".package", "must be a package path inside the repository such as ./cmd/nodecfg, got %q", b.Package)
+		} else if fi, err := os.Stat(filepath.Join(s.Dir, b.Package)); err != nil || !fi.IsDir() {
+			add(p+".package", "package directory %s does not exist", filepath.Join(s.Dir, b.Package))
+		}
+		if !strings.HasPrefix(b.Path, "/usr/") || filepath.Clean(b.Path) != b.Path {
+			add(p+".path", "must be a clean path under /usr, got %q", b.Path)
+		}
+	}
+	checkUnique(add, "$.units.files", s.Units.Files, func(p, v string) {
+		base := filepath.Base(v)
+		dir := filepath.Dir(v)
+		okName := (dir == "." && unitRe.MatchString(v)) || (strings.HasSuffix(dir, ".d") && unitRe.MatchString(strings.TrimSuffix(dir, ".d")) && strings.HasSuffix(base, ".conf") && !strings.Contains(dir, "/"))
+		if !okName {
+			add(p, "%q must be a unit file name or UNIT.d/NAME.conf", v)
+			return
+		}
+		if _, err := os.Stat(s.UnitFile(v)); err != nil {
+			add(p, "unit file %s does not exist", s.UnitFile(v))
 		}
 	})
 	seen := map[string]string{}

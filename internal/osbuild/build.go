@@ -22,6 +22,7 @@ import (
 	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/osbuild/customize"
 	"github.com/bulwark/bulwark/internal/progress"
 )
 
@@ -54,6 +55,7 @@ type build struct {
 	files   map[string]string // partition label → image file
 	img     *manifest.Image
 	outputs map[string]string // temp output → final name
+	install map[string]customize.InstallFile
 }
 
 // Build builds the image and returns its manifest entry.
@@ -61,7 +63,7 @@ func Build(ctx context.Context, o BuildOptions) (*manifest.Image, error) {
 	if o.Stdout == nil {
 		o.Stdout = os.Stdout
 	}
-	b := &build{o: o, files: map[string]string{}, outputs: map[string]string{}}
+	b := &build{o: o, files: map[string]string{}, outputs: map[string]string{}, install: map[string]customize.InstallFile{}}
 	if err := b.validate(); err != nil {
 		return nil, err
 	}
@@ -89,6 +91,7 @@ func Build(ctx context.Context, o BuildOptions) (*manifest.Image, error) {
 	}{
 		{"tools: native tool root", b.stepTools},
 		{"rootfs: install packages", b.stepRootfs},
+		{"binaries: Go programs and unit files", b.stepGoBinaries},
 		{"customize: overlays, units, config", b.stepCustomize},
 		{"label: SELinux file contexts", b.stepLabel},
 		{"usr: EROFS image", b.stepUSR},
@@ -155,6 +158,9 @@ func (b *build) validate() error {
 // recordInputs hashes the spec, lock and overlay trees into the manifest.
 func (b *build) recordInputs() error {
 	paths := []string{b.spec.File, b.lock.File}
+	for _, u := range b.spec.Units.Files {
+		paths = append(paths, b.spec.UnitFile(u))
+	}
 	for _, ov := range b.spec.Overlays {
 		err := filepath.Walk(b.spec.OverlayDir(ov), func(p string, fi os.FileInfo, err error) error {
 			if err == nil && fi.Mode().IsRegular() {

@@ -24,8 +24,11 @@ import (
 
 // Options says what to do to the tree at Root.
 type Options struct {
-	Root                       string
-	Overlays                   []string // overlay source directories, applied in order
+	Root     string
+	Overlays []string // overlay source directories, applied in order
+	// Install maps image paths to host files (unit files from units/,
+	// cross-compiled Go binaries), copied after the overlays.
+	Install                    map[string]InstallFile
 	Enable                     []string
 	Disable                    []string
 	Mask                       []string
@@ -36,11 +39,32 @@ type Options struct {
 	Epoch                      time.Time         // every mtime is clamped to this
 }
 
+// InstallFile is a host file and the mode it gets in the image.
+type InstallFile struct {
+	Source string
+	Mode   fs.FileMode
+}
+
 // Apply customizes the tree.
 func Apply(ctx context.Context, o Options) error {
 	for _, ov := range o.Overlays {
 		if err := CopyTree(ov, o.Root); err != nil {
 			return fmt.Errorf("applying overlay %s: %w", ov, err)
+		}
+	}
+	dsts := make([]string, 0, len(o.Install))
+	for dst := range o.Install {
+		dsts = append(dsts, dst)
+	}
+	sort.Strings(dsts)
+	for _, dst := range dsts {
+		f := o.Install[dst]
+		target := filepath.Join(o.Root, dst)
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		if err := copyFile(f.Source, target, f.Mode); err != nil {
+			return fmt.Errorf("installing %s: %w", dst, err)
 		}
 	}
 	files := map[string]string{
