@@ -94,6 +94,8 @@ type vmTest struct {
 
 // run is one VM's state.
 type run struct {
+	ignition string // config passed as opt/com.coreos/config, if set by setup
+	pki      *nodePKI
 	dir      string
 	disk     string
 	forwards map[int]int // guest port → host port
@@ -156,6 +158,9 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 		FwCfg: map[string]string{}, ExtraDisks: []qemu.ExtraDisk{{Path: checkDisk, Serial: qemu.GuestCheckSerial}}}
 	if tc.ignition != "" {
 		cfg.FwCfg["opt/com.coreos/config"] = filepath.Join(e.repo, "test/qemu/testdata", tc.ignition)
+	}
+	if r.ignition != "" {
+		cfg.FwCfg["opt/com.coreos/config"] = r.ignition
 	}
 	for g, h := range r.forwards {
 		cfg.Forwards = append(cfg.Forwards, qemu.Forward{Host: h, Guest: g})

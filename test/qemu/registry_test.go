@@ -48,6 +48,17 @@ var registry = []vmTest{
 		},
 	},
 	{
+		name:     "node-tls-authz",
+		arches:   []string{"x86_64", "aarch64"},
+		timeout:  240 * time.Second,
+		guestRun: "^(TestNodecfgApplied|TestDockerUnixSocket|TestWaitForHost)$",
+		setup:    setupNode,
+		guestArgs: func(e *env, r *run) []string {
+			return []string{"-nodecfg-digest", r.extra["digest"]}
+		},
+		host: checkNodeFromHost,
+	},
+	{
 		name:     "failed-unit-is-reported",
 		arches:   []string{"x86_64"},
 		timeout:  90 * time.Second,
