@@ -289,6 +289,11 @@ func applyCmd(ctx context.Context, root, config string) error {
 	if err != nil {
 		return fmt.Errorf("config from %s rejected, nothing written:\n%w", source, err)
 	}
+	if ran, err := apply.DockerdValidate(ctx, c, root); err != nil {
+		return fmt.Errorf("config from %s rejected, nothing written: %w", source, err)
+	} else if ran {
+		fmt.Println("nodecfg: dockerd --validate accepts daemon.json")
+	}
 	o := apply.Options{Root: root, Source: source, Log: func(f string, a ...any) { fmt.Printf("nodecfg: "+f+"\n", a...) }}
 	if root == "/" {
 		o.Relabel = apply.Restorecon

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"crypto/x509"
 	"fmt"
 	"io"
@@ -200,5 +201,39 @@ func checkNodeFromHost(t *testing.T, e *env, r *run) {
 	c.Close()
 	if bytes.Contains(got, []byte("HTTP/1")) && bytes.Contains(got, []byte("OK")) {
 		t.Errorf("plain TCP client got an HTTP answer: %q", got)
+	}
+}
+
+// setupBadNode renders a good config and then swaps in another CA's
+// certificate, as a botched provisioning would: nodecfg must refuse it.
+func setupBadNode(t *testing.T, e *env, r *run) {
+	setupNode(t, e, r)
+	raw, err := os.ReadFile(r.ignition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := "data:;base64," + base64.StdEncoding.EncodeToString(r.pki.ca.CertPEM)
+	bad := "data:;base64," + base64.StdEncoding.EncodeToString(r.pki.other.CertPEM)
+	if !bytes.Contains(raw, []byte(good)) {
+		t.Fatal("rendered config does not carry the CA as expected")
+	}
+	os.WriteFile(r.ignition, bytes.Replace(raw, []byte(good), []byte(bad), 1), 0o600)
+}
+
+// expectFailedClosed: the first-boot unit failed, docker is not running,
+// nothing of the config was written, and the console says why.
+func expectFailedClosed(t *testing.T, res *result) {
+	if res.state != "degraded" || !strings.Contains(res.failed, "nodecfg-firstboot.service") {
+		t.Errorf("state %q, failed units %q; want degraded with nodecfg-firstboot.service failed", res.state, res.failed)
+	}
+	if res.checkExit != "0" {
+		t.Errorf("guest checks exited %q:\n    %s", res.checkExit, strings.Join(res.checkOut, "\n    "))
+	}
+	why := false
+	for _, l := range res.console {
+		why = why || strings.Contains(l, "does not verify against the CA")
+	}
+	if !why {
+		t.Error("the console does not say why the config was rejected")
 	}
 }

@@ -51,12 +51,20 @@ var registry = []vmTest{
 		name:     "node-tls-authz",
 		arches:   []string{"x86_64", "aarch64"},
 		timeout:  240 * time.Second,
-		guestRun: "^(TestNodecfgApplied|TestDockerUnixSocket|TestWaitForHost)$",
+		guestRun: "^(TestNodecfgApplied|TestDockerUnixSocket|TestApplyTiming|TestWaitForHost)$",
 		setup:    setupNode,
 		guestArgs: func(e *env, r *run) []string {
 			return []string{"-nodecfg-digest", r.extra["digest"]}
 		},
 		host: checkNodeFromHost,
+	},
+	{
+		name:     "node-bad-certificate-fails-closed",
+		arches:   []string{"x86_64"},
+		timeout:  120 * time.Second,
+		guestRun: "^(TestDockerNotRunning|TestNoNodeFilesWritten)$",
+		setup:    setupBadNode,
+		expect:   expectFailedClosed,
 	},
 	{
 		name:     "failed-unit-is-reported",

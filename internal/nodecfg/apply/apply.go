@@ -157,3 +157,32 @@ func Restorecon(ctx context.Context, paths []string) error {
 	}
 	return nil
 }
+
+// DockerdValidate runs `dockerd --validate` on the config's daemon.json,
+// when the config has one and dockerd is installed under root: dockerd's
+// own reading of it, before it is written. ok is false when it was not run.
+func DockerdValidate(ctx context.Context, c *Config, root string) (ok bool, err error) {
+	f := c.file("/etc/docker/daemon.json")
+	dockerd := filepath.Join(root, "usr/sbin/dockerd")
+	if f == nil {
+		return false, nil
+	}
+	if _, err := os.Stat(dockerd); err != nil || root != "/" {
+		return false, nil
+	}
+	tmp, err := os.CreateTemp("", "daemon-*.json")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(f.Data); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	tmp.Close()
+	out, err := exec.CommandContext(ctx, dockerd, "--validate", "--config-file", tmp.Name()).CombinedOutput()
+	if err != nil {
+		return true, fmt.Errorf("dockerd --validate rejects /etc/docker/daemon.json: %s", strings.TrimSpace(string(out)))
+	}
+	return true, nil
+}

@@ -8,6 +8,8 @@ import (
 	"flag"
 	"net"
 	"os"
+	"os/exec"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -74,4 +76,51 @@ func TestWaitForHost(t *testing.T) {
 		t.Fatalf("the host never released the guest: %v", err)
 	}
 	c.Close()
+}
+
+// TestDockerNotRunning: with a rejected config dockerd must not serve.
+func TestDockerNotRunning(t *testing.T) {
+	if c, err := net.DialTimeout("unix", "/run/docker.sock", 5*time.Second); err == nil {
+		c.Close()
+		t.Error("dockerd answers on /run/docker.sock although the node config was rejected")
+	}
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:2376", 5*time.Second); err == nil {
+		c.Close()
+		t.Error("something listens on :2376 although the node config was rejected")
+	}
+}
+
+// TestNoNodeFilesWritten: a rejected config leaves nothing behind.
+func TestNoNodeFilesWritten(t *testing.T) {
+	for _, p := range []string{"/etc/docker/daemon.json", "/etc/docker/tls/server-key.pem", "/etc/bulwark/authz/policy.json", "/var/lib/bulwark/nodecfg/applied.json"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s exists after a rejected config", p)
+		}
+	}
+}
+
+// TestApplyTiming measures `nodecfg apply` of the node's own config into a
+// fresh temp root, several times, and reports median, min and max. It is a
+// measurement, logged for the closing note and `make bench`, not a limit.
+func TestApplyTiming(t *testing.T) {
+	raw, err := os.ReadFile("/sys/firmware/qemu_fw_cfg/by_name/opt/com.coreos/config/raw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := dir + "/config.ign"
+	os.WriteFile(cfg, raw, 0o600)
+	var runs []time.Duration
+	for i := 0; i < 7; i++ {
+		root, _ := os.MkdirTemp(dir, "root")
+		start := time.Now()
+		out, err := exec.Command("/usr/bin/nodecfg", "apply", "--root", root, "--config", cfg).CombinedOutput()
+		runs = append(runs, time.Since(start))
+		if err != nil {
+			t.Fatalf("nodecfg apply: %v\n%s", err, out)
+		}
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i] < runs[j] })
+	t.Logf("nodecfg apply (%d runs, fresh temp root each): median %s, min %s, max %s",
+		len(runs), runs[len(runs)/2].Round(time.Millisecond), runs[0].Round(time.Millisecond), runs[len(runs)-1].Round(time.Millisecond))
 }
