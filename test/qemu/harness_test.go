@@ -90,6 +90,9 @@ type vmTest struct {
 	// wantFail, if set, means the boot must fail with this in the error,
 	// in well under the timeout.
 	wantFail string
+	// reboot boots the same disk a second time after the first boot, with
+	// the guest checks given -second-boot.
+	reboot bool
 	// expect, if set, judges a finished boot instead of the default rule
 	// (running, no failed units, no console problems, guest checks pass).
 	expect func(t *testing.T, res *result)
@@ -175,9 +178,31 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(r.dir, "qemu-cmdline.txt"), []byte(bin+" "+strings.Join(qargs, " ")+"\n"), 0o644)
+	res, err := runVM(ctx, t, e, tc, r, cfg, timeout, "console.log")
+	if err != nil || !tc.reboot {
+		return res, r, err
+	}
+	// Boot the same disk again: the node must come up the same way without
+	// applying its config a second time.
+	cfg.Credentials = append(qemu.CheckCredentials(e.arch, binSize, append(args, "-second-boot")), tc.creds...)
+	res2, err := runVM(ctx, t, e, tc, r, cfg, timeout, "console-boot2.log")
+	if err != nil {
+		return nil, r, fmt.Errorf("second boot: %w", err)
+	}
+	res2.checkOut = append(append(res.checkOut, "--- second boot ---"), res2.checkOut...)
+	if res.checkExit != "0" {
+		res2.checkExit = res.checkExit
+	}
+	res2.problems = append(res.problems, res2.problems...)
+	return res2, r, nil
+}
+
+// runVM boots cfg once, runs the host checks after readiness and collects
+// the guest's report.
+func runVM(ctx context.Context, t *testing.T, e *env, tc vmTest, r *run, cfg qemu.Config, timeout time.Duration, logName string) (*result, error) {
 	start := time.Now()
-	t.Logf("booting %s (%s, timeout %s); console: %s", filepath.Base(e.image), map[bool]string{true: "KVM", false: "TCG"}[kvm], timeout, filepath.Join(r.dir, "console.log"))
-	vm, err := qemu.Start(ctx, cfg, filepath.Join(r.dir, "console.log"), nil)
+	t.Logf("booting %s (%s, timeout %s); console: %s", filepath.Base(e.image), map[bool]string{true: "KVM", false: "TCG"}[cfg.KVM], timeout, filepath.Join(r.dir, logName))
+	vm, err := qemu.Start(ctx, cfg, filepath.Join(r.dir, logName), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +211,7 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 	res := &result{}
 	line, err := vm.Console.WaitFor(ctx, qemu.MarkerReady, timeout)
 	if err != nil {
-		return nil, r, err
+		return nil, err
 	}
 	res.elapsed = time.Since(start)
 	t.Logf("ready after %s: %s", res.elapsed.Round(100*time.Millisecond), line)
@@ -202,10 +227,10 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 		tc.host(t, e, r)
 	}
 	if _, err := vm.Console.WaitFor(ctx, qemu.MarkerDone, timeout-res.elapsed); err != nil {
-		return nil, r, err
+		return nil, err
 	}
 	if err := vm.Wait(ctx); err != nil && ctx.Err() != nil {
-		return nil, r, fmt.Errorf("guest did not power off: %w", err)
+		return nil, fmt.Errorf("guest did not power off: %w", err)
 	}
 	lines := vm.Console.Lines()
 	for _, l := range lines {
@@ -219,7 +244,7 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 	os.WriteFile(filepath.Join(r.dir, "guest-checks.txt"), []byte(strings.Join(res.checkOut, "\n")+"\n"), 0o644)
 	res.problems = qemu.Problems(lines)
 	res.console = lines
-	return res, r, nil
+	return res, nil
 }
 
 func runVMTest(t *testing.T, e *env, tc vmTest) {

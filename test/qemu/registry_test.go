@@ -59,6 +59,18 @@ var registry = []vmTest{
 		host: checkNodeFromHost,
 	},
 	{
+		name:     "node-reboot-keeps-config",
+		arches:   []string{"x86_64"},
+		timeout:  240 * time.Second,
+		reboot:   true,
+		guestRun: "^(TestNodecfgApplied|TestNodecfgRanOnce|TestDockerUnixSocket|TestWaitForHost)$",
+		setup:    setupNode,
+		guestArgs: func(e *env, r *run) []string {
+			return []string{"-nodecfg-digest", r.extra["digest"]}
+		},
+		host: checkNodeFromHost,
+	},
+	{
 		name:     "node-bad-certificate-fails-closed",
 		arches:   []string{"x86_64"},
 		timeout:  120 * time.Second,

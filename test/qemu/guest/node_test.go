@@ -124,3 +124,22 @@ func TestApplyTiming(t *testing.T) {
 	t.Logf("nodecfg apply (%d runs, fresh temp root each): median %s, min %s, max %s",
 		len(runs), runs[len(runs)/2].Round(time.Millisecond), runs[0].Round(time.Millisecond), runs[len(runs)-1].Round(time.Millisecond))
 }
+
+var secondBoot = flag.Bool("second-boot", false, "this is the node's second boot")
+
+// TestNodecfgRanOnce: on a second boot nodecfg must find its record and
+// apply nothing; on the first it must have applied.
+func TestNodecfgRanOnce(t *testing.T) {
+	out, err := exec.Command("journalctl", "-b", "-u", "nodecfg-firstboot.service", "--no-pager", "-o", "cat").CombinedOutput()
+	if err != nil {
+		t.Fatalf("journalctl: %v\n%s", err, out)
+	}
+	log := string(out)
+	applied, noop := strings.Contains(log, "nodecfg: applied "), strings.Contains(log, "already applied")
+	if *secondBoot && (applied || !noop) {
+		t.Errorf("second boot: nodecfg applied again or did not say so:\n%s", log)
+	}
+	if !*secondBoot && !applied {
+		t.Errorf("first boot: nodecfg did not apply:\n%s", log)
+	}
+}
