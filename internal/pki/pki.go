@@ -97,21 +97,13 @@ func NewCA(name string, t KeyType, validity time.Duration, now time.Time) (*Pair
 // NewServer makes a server certificate for a Docker host: serverAuth, with
 // every DNS name and IP address it will be reached by as SANs.
 func NewServer(ca *Pair, host string, dns []string, ips []net.IP, t KeyType, validity time.Duration, now time.Time) (*Pair, error) {
-	key, err := newKey(t)
-	if err != nil {
-		return nil, err
-	}
-	sn, err := serial()
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: sn, Subject: pkix.Name{CommonName: host},
+	return leaf(ca, t, &x509.Certificate{
+		Subject:   pkix.Name{CommonName: host},
 		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(validity),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames: append([]string{host}, dns...), IPAddresses: ips,
-	}
-	return sign(tmpl, ca.Cert, key.Public(), ca.Key, key)
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    append([]string{host}, dns...), IPAddresses: ips,
+	})
 }
 
 // NewClient makes a client certificate for user (its CN): clientAuth only.
@@ -119,18 +111,21 @@ func NewClient(ca *Pair, user string, t KeyType, validity time.Duration, now tim
 	if user == "" {
 		return nil, errors.New("client certificate needs a user name")
 	}
+	return leaf(ca, t, &x509.Certificate{
+		Subject:   pkix.Name{CommonName: user},
+		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(validity),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+}
+
+// leaf makes a key of type t and a certificate from tmpl signed by ca.
+func leaf(ca *Pair, t KeyType, tmpl *x509.Certificate) (*Pair, error) {
 	key, err := newKey(t)
 	if err != nil {
 		return nil, err
 	}
-	sn, err := serial()
-	if err != nil {
+	if tmpl.SerialNumber, err = serial(); err != nil {
 		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: sn, Subject: pkix.Name{CommonName: user},
-		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(validity),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 	return sign(tmpl, ca.Cert, key.Public(), ca.Key, key)
 }
