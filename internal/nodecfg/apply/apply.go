@@ -160,27 +160,46 @@ func Restorecon(ctx context.Context, paths []string) error {
 
 // DockerdValidate runs `dockerd --validate` on the config's daemon.json,
 // when the config has one and dockerd is installed under root: dockerd's
-// own reading of it, before it is written. ok is false when it was not run.
+// own reading of it, before anything is written. dockerd also loads the TLS
+// files daemon.json names, so those are staged from the config into a temp
+// directory and the copy's paths pointed there. ok is false when it did not
+// run.
 func DockerdValidate(ctx context.Context, c *Config, root string) (ok bool, err error) {
 	f := c.file("/etc/docker/daemon.json")
 	dockerd := filepath.Join(root, "usr/sbin/dockerd")
-	if f == nil {
+	if f == nil || root != "/" {
 		return false, nil
 	}
-	if _, err := os.Stat(dockerd); err != nil || root != "/" {
+	if _, err := os.Stat(dockerd); err != nil {
 		return false, nil
 	}
-	tmp, err := os.CreateTemp("", "daemon-*.json")
+	var d map[string]any
+	if err := json.Unmarshal(f.Data, &d); err != nil {
+		return true, err
+	}
+	dir, err := os.MkdirTemp("", "nodecfg-validate-")
 	if err != nil {
 		return false, err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(f.Data); err != nil {
-		tmp.Close()
+	defer os.RemoveAll(dir)
+	for _, key := range []string{"tlscacert", "tlscert", "tlskey"} {
+		p, _ := d[key].(string)
+		tf := c.file(p)
+		if tf == nil {
+			continue
+		}
+		staged := filepath.Join(dir, key+".pem")
+		if err := os.WriteFile(staged, tf.Data, 0o600); err != nil {
+			return false, err
+		}
+		d[key] = staged
+	}
+	b, _ := json.Marshal(d)
+	cfg := filepath.Join(dir, "daemon.json")
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
 		return false, err
 	}
-	tmp.Close()
-	out, err := exec.CommandContext(ctx, dockerd, "--validate", "--config-file", tmp.Name()).CombinedOutput()
+	out, err := exec.CommandContext(ctx, dockerd, "--validate", "--config-file", cfg).CombinedOutput()
 	if err != nil {
 		return true, fmt.Errorf("dockerd --validate rejects /etc/docker/daemon.json: %s", strings.TrimSpace(string(out)))
 	}
