@@ -254,3 +254,27 @@ func distance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// RemapUser is the account dockerd uses for "userns-remap": "default".
+const RemapUser = "dockremap"
+
+// CheckUsernsRange checks a user-namespace remap range: the first
+// subordinate uid and gid and the size of the range. Every id of the range
+// must fit in 32 bits, or the kernel refuses the mapping at container start.
+func CheckUsernsRange(uid, gid, offset int64) []string {
+	var errs []string
+	if uid < 0 || gid < 0 {
+		errs = append(errs, fmt.Sprintf("uid %d and gid %d must not be negative", uid, gid))
+	}
+	if offset <= 0 || offset >= 65536 {
+		errs = append(errs, fmt.Sprintf("offset %d must be between 1 and 65535", offset))
+	}
+	const maxID = 1<<32 - 1
+	if uid+offset > maxID {
+		errs = append(errs, fmt.Sprintf("uid %d + offset %d exceeds 2^32-1", uid, offset))
+	}
+	if gid+offset > maxID {
+		errs = append(errs, fmt.Sprintf("gid %d + offset %d exceeds 2^32-1", gid, offset))
+	}
+	return errs
+}

@@ -86,3 +86,25 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckUsernsRange(t *testing.T) {
+	for _, tc := range []struct {
+		uid, gid, offset int64
+		ok               bool
+	}{
+		{100000, 100000, 65535, true},
+		{0, 0, 1, true},
+		{4294901760, 4294901760, 65535, true},
+		{-1, 0, 100, false},
+		{0, -5, 100, false},
+		{100000, 100000, 0, false},
+		{100000, 100000, 65536, false},
+		{4294967295, 0, 10, false},
+		{0, 4294967290, 10, false},
+	} {
+		errs := CheckUsernsRange(tc.uid, tc.gid, tc.offset)
+		if (len(errs) == 0) != tc.ok {
+			t.Errorf("CheckUsernsRange(%d, %d, %d) = %v, want ok=%v", tc.uid, tc.gid, tc.offset, errs, tc.ok)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/bulwark/bulwark/internal/daemonconfig"
 	"github.com/bulwark/bulwark/internal/fielderr"
 	"github.com/bulwark/bulwark/internal/strictyaml"
 )
@@ -47,6 +48,15 @@ type Docker struct {
 	// Settings are daemon.json keys merged over the image's base.
 	Settings map[string]any `yaml:"settings"`
 	TLS      *TLS           `yaml:"tls"`
+	// UsernsRemap maps container root to an unprivileged id range.
+	UsernsRemap *UsernsRemap `yaml:"usernsRemap"`
+}
+
+// UsernsRemap is the subordinate id range dockerd's remap user gets.
+type UsernsRemap struct {
+	UID    int64 `yaml:"uid"`
+	GID    int64 `yaml:"gid"`
+	Offset int64 `yaml:"offset"`
 }
 
 // TLS is the engine's mutual-TLS listener. Paths are relative to the spec.
@@ -185,9 +195,14 @@ func (s *Spec) validate() error {
 			add("$.authz.rules", "a TLS listener needs an authorization policy: without one every certificate holder is root")
 		}
 	}
-	for _, k := range []string{"hosts", "tlsverify", "tlscacert", "tlscert", "tlskey", "tls", "authorization-plugins"} {
+	if u := s.Docker.UsernsRemap; u != nil {
+		for _, e := range daemonconfig.CheckUsernsRange(u.UID, u.GID, u.Offset) {
+			add("$.docker.usernsRemap", "%s", e)
+		}
+	}
+	for _, k := range []string{"hosts", "tlsverify", "tlscacert", "tlscert", "tlskey", "tls", "authorization-plugins", "userns-remap"} {
 		if _, ok := s.Docker.Settings[k]; ok {
-			add("$.docker.settings."+k, "is set by nodecfg from docker.tls and authz; remove it here")
+			add("$.docker.settings."+k, "is set by nodecfg from docker.tls, docker.usernsRemap and authz; remove it here")
 		}
 	}
 	for i, f := range s.Files {

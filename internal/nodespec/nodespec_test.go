@@ -53,6 +53,9 @@ func TestLoad(t *testing.T) {
 		{"file on /usr", "path: /etc/motd", "path: /usr/bin/x", "read-only, verity-protected /usr"},
 		{"mode", `mode: "0644"`, `mode: "rw"`, "$.files[0].mode"},
 		{"unit name", "name: x.service", "name: x", "$.units[0].name"},
+		{"userns offset", "settings: {debug: false}", "settings: {debug: false}\n  usernsRemap: {uid: 100000, gid: 100000, offset: 70000}", "$.docker.usernsRemap: offset 70000"},
+		{"userns overflow", "settings: {debug: false}", "settings: {debug: false}\n  usernsRemap: {uid: 4294967295, gid: 0, offset: 10}", "exceeds 2^32-1"},
+		{"userns in settings", "settings: {debug: false}", "settings: {userns-remap: default}", "$.docker.settings.userns-remap"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := load(t, strings.Replace(base, tc.old, tc.new, 1))

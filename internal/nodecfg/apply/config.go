@@ -239,6 +239,9 @@ func (c *Config) semantic(source string, errs *fielderr.List, o CheckOptions) []
 		errs.Merge(err)
 		return warnings
 	}
+	if r, _ := d["userns-remap"].(string); r != "" {
+		c.checkSubIDs(errs)
+	}
 	if v, _ := d["tlsverify"].(bool); !v {
 		return warnings
 	}
@@ -284,4 +287,44 @@ func (c *Config) semantic(source string, errs *fielderr.List, o CheckOptions) []
 	}
 	sort.Strings(w)
 	return append(warnings, w...)
+}
+
+// checkSubIDs: with userns-remap on, the config must give dockremap a
+// valid range in both /etc/subuid and /etc/subgid.
+func (c *Config) checkSubIDs(errs *fielderr.List) {
+	ranges := map[string][2]int64{}
+	for _, p := range []string{"/etc/subuid", "/etc/subgid"} {
+		f := c.file(p)
+		if f == nil {
+			errs.Add(0, "$.storage.files", "userns-remap is on but the config has no %s entry for %s", p, daemonconfig.RemapUser)
+			continue
+		}
+		found := false
+		for _, l := range strings.Split(string(f.Data), "\n") {
+			parts := strings.Split(strings.TrimSpace(l), ":")
+			if len(parts) != 3 || parts[0] != daemonconfig.RemapUser {
+				continue
+			}
+			start, err1 := strconv.ParseInt(parts[1], 10, 64)
+			n, err2 := strconv.ParseInt(parts[2], 10, 64)
+			if err1 != nil || err2 != nil {
+				errs.Add(0, c.index(p), "%s: bad line %q", p, l)
+				continue
+			}
+			ranges[p] = [2]int64{start, n}
+			found = true
+		}
+		if !found {
+			errs.Add(0, c.index(p), "%s has no %s entry", p, daemonconfig.RemapUser)
+		}
+	}
+	u, g := ranges["/etc/subuid"], ranges["/etc/subgid"]
+	if u[1] > 0 && g[1] > 0 {
+		for _, e := range daemonconfig.CheckUsernsRange(u[0], g[0], min(u[1], g[1])) {
+			errs.Add(0, c.index("/etc/subuid"), "userns remap: %s", e)
+		}
+		if u[1] != g[1] {
+			errs.Add(0, c.index("/etc/subgid"), "subuid and subgid ranges differ in size (%d and %d)", u[1], g[1])
+		}
+	}
 }

@@ -96,6 +96,11 @@ func Render(s *nodespec.Spec, o Options) (*Result, error) {
 			addFile(KeyPath, 0o400, key)
 		}
 	}
+	if u := s.Docker.UsernsRemap; u != nil {
+		daemon["userns-remap"] = "default"
+		addFile("/etc/subuid", 0o644, []byte(fmt.Sprintf("%s:%d:%d\n", daemonconfig.RemapUser, u.UID, u.Offset)))
+		addFile("/etc/subgid", 0o644, []byte(fmt.Sprintf("%s:%d:%d\n", daemonconfig.RemapUser, u.GID, u.Offset)))
+	}
 	// Round-trip through JSON so the checker sees what dockerd will read.
 	djson, err := daemon.Marshal()
 	if err != nil {

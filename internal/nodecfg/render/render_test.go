@@ -186,3 +186,21 @@ func TestRenderRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestRenderUsernsRemap(t *testing.T) {
+	body := strings.Replace(specTmpl, "TLS", tlsBlock+"\n  usernsRemap: {uid: 200000, gid: 300000, offset: 65535}", 1)
+	res, err := Render(writeSpec(t, body, true), Options{Base: base, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := files(res.Config)
+	if got := contents(t, fs["/etc/subuid"]); got != "dockremap:200000:65535\n" {
+		t.Errorf("/etc/subuid = %q", got)
+	}
+	if got := contents(t, fs["/etc/subgid"]); got != "dockremap:300000:65535\n" {
+		t.Errorf("/etc/subgid = %q", got)
+	}
+	if !strings.Contains(contents(t, fs[DaemonJSON]), `"userns-remap": "default"`) {
+		t.Errorf("daemon.json lacks userns-remap: %s", contents(t, fs[DaemonJSON]))
+	}
+}
