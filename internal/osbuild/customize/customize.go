@@ -207,10 +207,13 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 	return os.Lchown(dst, 0, 0)
 }
 
-// ClampTimes sets every mtime and atime newer than epoch to epoch, without
-// following symlinks, so that filesystem images are reproducible.
+// ClampTimes sets every access time to epoch and every modification time
+// newer than epoch to epoch, without following symlinks, so that filesystem
+// images are reproducible: access times record who read what during the
+// build (a cold build reads other files than a cached one) and mkfs copies
+// them into the image.
 func ClampTimes(root string, epoch time.Time) error {
-	ts := []unix.Timespec{unix.NsecToTimespec(epoch.UnixNano()), unix.NsecToTimespec(epoch.UnixNano())}
+	at := unix.NsecToTimespec(epoch.UnixNano())
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -219,10 +222,12 @@ func ClampTimes(root string, epoch time.Time) error {
 		if err != nil {
 			return err
 		}
+		mt := unix.NsecToTimespec(info.ModTime().UnixNano())
 		if info.ModTime().After(epoch) {
-			if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				return fmt.Errorf("clamping mtime of %s: %w", p, err)
-			}
+			mt = at
+		}
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{at, mt}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("clamping times of %s: %w", p, err)
 		}
 		return nil
 	})
