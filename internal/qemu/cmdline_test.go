@@ -18,6 +18,7 @@ func TestCommandGolden(t *testing.T) {
 		{"x86_64-tcg", Config{Arch: "x86_64"}},
 		{"x86_64-kvm", Config{Arch: "x86_64", KVM: true}},
 		{"aarch64-tcg", Config{Arch: "aarch64"}},
+		{"x86_64-interactive", Config{Arch: "x86_64", Interactive: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.cfg
