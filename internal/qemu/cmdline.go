@@ -75,7 +75,10 @@ func Command(c Config) (string, []string, error) {
 		if c.KVM {
 			args = append(args, "-accel", "kvm", "-cpu", "host")
 		} else {
-			args = append(args, "-accel", "tcg", "-cpu", "max")
+			// Single-threaded TCG: with one host thread per vCPU (MTTCG) the
+			// x86 guest kernel's live code patching (static keys, int3-based
+			// text_poke) raced and panicked about one boot in ten here.
+			args = append(args, "-accel", "tcg,thread=single", "-cpu", "max")
 		}
 	case "aarch64":
 		args = append(args, "-machine", "virt,gic-version=3")
