@@ -6,6 +6,7 @@ package arch
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
 )
 
@@ -13,6 +14,7 @@ import (
 type Arch struct {
 	Name   string // the name users write: x86_64, aarch64
 	Debian string // dpkg architecture: amd64, arm64
+	GoArch string // GOARCH: amd64, arm64
 	// Discoverable Partitions Specification type GUIDs, so systemd-dissect
 	// and systemd-gpt-auto-generator recognise the partitions.
 	RootType, USRType, USRVerityType string
@@ -32,7 +34,7 @@ const LinuxDataType = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 
 var table = map[string]Arch{
 	"x86_64": {
-		Name: "x86_64", Debian: "amd64",
+		Name: "x86_64", Debian: "amd64", GoArch: "amd64",
 		RootType:      "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",
 		USRType:       "8484680C-9521-48C6-9C11-B0720656F69E",
 		USRVerityType: "77FF5F63-E7B6-4633-ACF4-1565B864C0E6",
@@ -40,7 +42,7 @@ var table = map[string]Arch{
 		Console: "ttyS0", Kernel: "linux-image-amd64", QEMU: "x86_64",
 	},
 	"aarch64": {
-		Name: "aarch64", Debian: "arm64",
+		Name: "aarch64", Debian: "arm64", GoArch: "arm64",
 		RootType:      "B921B045-1DF0-41C3-AF44-4C6F280D3FAE",
 		USRType:       "B0E01050-EE5F-4390-949A-9101B17104E9",
 		USRVerityType: "6E11A4E7-FBCA-4DED-B9E9-E1A512BB664E",
@@ -56,6 +58,16 @@ func Lookup(name string) (Arch, error) {
 		return Arch{}, fmt.Errorf("unknown architecture %q (known: %v)", name, Names())
 	}
 	return a, nil
+}
+
+// Host returns the architecture this program runs on.
+func Host() (Arch, error) {
+	for _, a := range table {
+		if a.GoArch == runtime.GOARCH {
+			return a, nil
+		}
+	}
+	return Arch{}, fmt.Errorf("unsupported build host architecture %s (supported: %v)", runtime.GOARCH, Names())
 }
 
 // Names lists the supported architectures, sorted.

@@ -135,7 +135,7 @@ func (b *build) validate() error {
 	}
 	b.lock = lock
 	b.epoch = time.Unix(lock.SourceDateEpoch, 0).UTC()
-	if err := checkHost(b.arch.Debian, true); err != nil {
+	if err := checkHost(b.arch, true); err != nil {
 		return err
 	}
 	l, err := layout.Plan(b.arch, layout.Sizes{Disk: int64(spec.Disk.Size), ESP: int64(spec.Disk.ESP),

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"github.com/bulwark/bulwark/internal/arch"
 )
 
 // hostTool is a program the build runs on the host and the Debian package
@@ -19,7 +21,7 @@ var buildTools = []hostTool{
 }
 
 // checkHost reports everything missing on the build host at once.
-func checkHost(debArch string, needRoot bool) error {
+func checkHost(target arch.Arch, needRoot bool) error {
 	var errs []error
 	if needRoot && os.Geteuid() != 0 {
 		errs = append(errs, errors.New("osbuild build must run as root: it runs mmdebstrap in root mode, chroots into the image and sets file owners and SELinux labels (try: sudo osbuild build ...)"))
@@ -35,32 +37,17 @@ func checkHost(debArch string, needRoot bool) error {
 		missing = append(missing, "python3-pefile")
 		errs = append(errs, errors.New("python module pefile not found (Debian package python3-pefile), needed by ukify"))
 	}
-	if debArch != hostDebArch() {
-		if _, err := os.Stat("/proc/sys/fs/binfmt_misc/qemu-" + qemuName(debArch)); err != nil {
+	host, err := arch.Host()
+	if err != nil {
+		errs = append(errs, err)
+	} else if target.Name != host.Name {
+		if _, err := os.Stat("/proc/sys/fs/binfmt_misc/qemu-" + target.QEMU); err != nil {
 			missing = append(missing, "qemu-user-static", "binfmt-support")
-			errs = append(errs, fmt.Errorf("no binfmt handler for %s binaries: maintainer scripts of the image cannot run (install qemu-user-static and binfmt-support, then `update-binfmts --enable`)", debArch))
+			errs = append(errs, fmt.Errorf("no binfmt handler for %s binaries: maintainer scripts of the image cannot run (install qemu-user-static and binfmt-support, then `update-binfmts --enable`)", target.Debian))
 		}
 	}
 	if len(missing) > 0 {
 		errs = append(errs, fmt.Errorf("install with: apt-get install %s   (or: make deps)", strings.Join(missing, " ")))
 	}
 	return errors.Join(errs...)
-}
-
-func hostDebArch() string {
-	out, err := exec.Command("dpkg", "--print-architecture").Output()
-	if err != nil {
-		return "amd64"
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func qemuName(debArch string) string {
-	switch debArch {
-	case "arm64":
-		return "aarch64"
-	case "amd64":
-		return "x86_64"
-	}
-	return debArch
 }

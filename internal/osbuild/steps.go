@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/bulwark/bulwark/internal/apt"
+	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/osbuild/customize"
@@ -33,7 +34,11 @@ func (b *build) path(name string) string { return filepath.Join(b.work, name) }
 
 // stepTools makes (or reuses) the native tool root from the locked tools.
 func (b *build) stepTools(ctx context.Context, st *progress.Step) error {
-	host := hostDebArch()
+	h, err := arch.Host()
+	if err != nil {
+		return err
+	}
+	host := h.Debian
 	pins, ok := b.lock.Tools[host]
 	if !ok {
 		return fmt.Errorf("%s: $.tools: no tool root locked for build host arch %s", b.lock.File, host)
@@ -142,7 +147,7 @@ func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
 // stepGoBinaries cross-compiles the spec's Go programs for the image's arch,
 // reproducibly (-trimpath, no build ID), statically (no cgo).
 func (b *build) stepGoBinaries(ctx context.Context, st *progress.Step) error {
-	goarch := map[string]string{"x86_64": "amd64", "aarch64": "arm64"}[b.arch.Name]
+	goarch := b.arch.GoArch
 	for _, gb := range b.spec.GoBinaries {
 		out := b.path(filepath.Join("gobin", filepath.Base(gb.Path)))
 		err := runlog.Run(ctx, runlog.Cmd{Name: "go", Dir: b.spec.Dir,

@@ -14,14 +14,14 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/bulwark/bulwark/internal/arch"
 )
 
+// hostArch names the host's architecture as users write it (x86_64).
 func hostArch() string {
-	switch runtime.GOARCH {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
+	if h, err := arch.Host(); err == nil {
+		return h.Name
 	}
 	return runtime.GOARCH
 }

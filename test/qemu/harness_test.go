@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/qemu"
 )
@@ -53,7 +54,11 @@ func setup(t *testing.T) *env {
 	if e.manifest, err = manifest.ForImage(*imagePath); err != nil {
 		t.Fatal(err)
 	}
-	goarch := map[string]string{"x86_64": "amd64", "aarch64": "arm64"}[e.arch]
+	a, err := arch.Lookup(e.arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goarch := a.GoArch
 	e.guestBin = filepath.Join(t.TempDir(), "guestcheck.test")
 	cmd := exec.Command("go", "test", "-c", "-tags", "guest", "-trimpath", "-ldflags=-s -w", "-o", e.guestBin, "./guest")
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
