@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -21,6 +22,17 @@ type Source struct {
 	Mirror     string
 	Suite      string
 	Components []string
+}
+
+// Pins returns apt's "name=version" form of a package set, sorted, as
+// apt-get and mmdebstrap's --include take it.
+func Pins(pkgs map[string]string) []string {
+	out := make([]string, 0, len(pkgs))
+	for n, v := range pkgs {
+		out = append(out, n+"="+v)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Keyring is the archive keyring used to verify the Release files.

@@ -3,11 +3,11 @@ package imagespec
 import (
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/bulwark/bulwark/internal/apt"
 	"github.com/bulwark/bulwark/internal/fielderr"
 	"github.com/bulwark/bulwark/internal/strictyaml"
 )
@@ -149,14 +149,7 @@ func samePins(a, b map[string]ArchPackages) bool {
 }
 
 // Pins returns "name=version" for every locked package of arch a, sorted.
-func (l *Lock) Pins(a string) []string {
-	var out []string
-	for n, v := range l.Architectures[a].Packages {
-		out = append(out, n+"="+v)
-	}
-	sort.Strings(out)
-	return out
-}
+func (l *Lock) Pins(a string) []string { return apt.Pins(l.Architectures[a].Packages) }
 
 // Marshal renders the lock with a header saying where it came from.
 func (l *Lock) Marshal() ([]byte, error) {

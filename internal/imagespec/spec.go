@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bulwark/bulwark/internal/apt"
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/fielderr"
 	"github.com/bulwark/bulwark/internal/strictyaml"
@@ -369,6 +370,11 @@ func checkUnique(add func(string, string, ...any), path string, list []string, e
 		seen[v] = true
 		each(p, v)
 	}
+}
+
+// Source is the spec's Debian archive, as apt and mmdebstrap take it.
+func (d Debian) Source() apt.Source {
+	return apt.Source{Mirror: d.Mirror, Suite: d.Suite, Components: d.Components}
 }
 
 // HasArch reports whether the spec builds for arch a.

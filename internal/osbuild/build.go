@@ -14,7 +14,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -190,9 +189,7 @@ func (b *build) recordInputs() error {
 func (b *build) rootfsKey() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%v\n%d\n", rootfsRecipe, b.arch.Name, b.spec.Debian.Mirror, b.spec.Debian.Suite, b.spec.Kernel.InitrdDrivers, b.lock.SourceDateEpoch)
-	pins := b.lock.Pins(b.arch.Name)
-	sort.Strings(pins)
-	fmt.Fprintln(h, strings.Join(pins, "\n"))
+	fmt.Fprintln(h, strings.Join(b.lock.Pins(b.arch.Name), "\n"))
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 

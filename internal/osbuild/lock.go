@@ -35,7 +35,7 @@ func Lock(ctx context.Context, o LockOptions) (*imagespec.Lock, error) {
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
-	src := apt.Source{Mirror: spec.Debian.Mirror, Suite: spec.Debian.Suite, Components: spec.Debian.Components}
+	src := spec.Debian.Source()
 	l := &imagespec.Lock{APIVersion: imagespec.APIVersion, Kind: "ImageLock", Spec: spec.Name,
 		InputsDigest: spec.PackageInputsDigest(), SourceDateEpoch: o.Now.Unix(),
 		Tools: map[string]imagespec.ArchPackages{}, Architectures: map[string]imagespec.ArchPackages{}}

@@ -26,9 +26,7 @@ import (
 	"github.com/bulwark/bulwark/internal/verity"
 )
 
-func (b *build) source() apt.Source {
-	return apt.Source{Mirror: b.spec.Debian.Mirror, Suite: b.spec.Debian.Suite, Components: b.spec.Debian.Components}
-}
+func (b *build) source() apt.Source { return b.spec.Debian.Source() }
 
 func (b *build) path(name string) string { return filepath.Join(b.work, name) }
 
@@ -43,12 +41,8 @@ func (b *build) stepTools(ctx context.Context, st *progress.Step) error {
 	if !ok {
 		return fmt.Errorf("%s: $.tools: no tool root locked for build host arch %s", b.lock.File, host)
 	}
-	var list []string
-	for n, v := range pins.Packages {
-		list = append(list, n+"="+v)
-	}
 	if !toolroot.Cached(b.o.CacheDir, host, b.source(), pins.Packages) {
-		if err := b.preflight(ctx, st, host, "$.tools."+host, list); err != nil {
+		if err := b.preflight(ctx, st, host, "$.tools."+host, apt.Pins(pins.Packages)); err != nil {
 			return err
 		}
 	}

@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bulwark/bulwark/internal/apt"
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/layout"
@@ -245,8 +244,7 @@ func toolRoot(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := apt.Source{Mirror: spec.Debian.Mirror, Suite: spec.Debian.Suite, Components: spec.Debian.Components}
-	tools, err := toolroot.Ensure(context.Background(), *cacheDir, imagespec.HostToolsArch, src, lock.Tools[imagespec.HostToolsArch].Packages, func(s string) { t.Log(s) })
+	tools, err := toolroot.Ensure(context.Background(), *cacheDir, imagespec.HostToolsArch, spec.Debian.Source(), lock.Tools[imagespec.HostToolsArch].Packages, func(s string) { t.Log(s) })
 	if err != nil {
 		t.Fatal(err)
 	}

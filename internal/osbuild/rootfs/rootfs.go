@@ -51,11 +51,7 @@ func Build(ctx context.Context, opts Options) error {
 	if err := os.MkdirAll(opts.DebDir, 0o755); err != nil {
 		return fmt.Errorf("creating package cache: %w", err)
 	}
-	var includes []string
-	for n, v := range opts.Pins {
-		includes = append(includes, n+"="+v)
-	}
-	sort.Strings(includes)
+	includes := apt.Pins(opts.Pins)
 	q := shellQuote
 	saveDebs := fmt.Sprintf(`for f in "$1"/var/cache/apt/archives/*.deb; do [ -e "$f" ] && ln -f "$f" %s/ 2>/dev/null || cp -n "$f" %s/ 2>/dev/null; done; true`, q(opts.DebDir), q(opts.DebDir))
 	const hook = "/etc/kernel/postinst.d/dracut"

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/bulwark/bulwark/internal/apt"
@@ -22,11 +21,7 @@ import (
 )
 
 func location(cacheDir, debArch string, src apt.Source, pins map[string]string) (string, []string, error) {
-	var inc []string
-	for n, v := range pins {
-		inc = append(inc, n+"="+v)
-	}
-	sort.Strings(inc)
+	inc := apt.Pins(pins)
 	key := digest(debArch + "\n" + src.Mirror + "\n" + src.Suite + "\n" + strings.Join(inc, "\n"))
 	dir, err := filepath.Abs(filepath.Join(cacheDir, "tools", debArch+"-"+key))
 	return dir, inc, err
