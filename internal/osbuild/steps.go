@@ -139,13 +139,15 @@ func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
 }
 
 // stepGoBinaries cross-compiles the spec's Go programs for the image's arch,
-// reproducibly (-trimpath, no build ID), statically (no cgo).
+// reproducibly (-trimpath, no build ID, no VCS stamp: the git revision and
+// dirty flag would make every commit, even one to the README, change the
+// image), statically (no cgo).
 func (b *build) stepGoBinaries(ctx context.Context, st *progress.Step) error {
 	goarch := b.arch.GoArch
 	for _, gb := range b.spec.GoBinaries {
 		out := b.path(filepath.Join("gobin", filepath.Base(gb.Path)))
 		err := runlog.Run(ctx, runlog.Cmd{Name: "go", Dir: b.spec.Dir,
-			Args: []string{"build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", out, gb.Package},
+			Args: []string{"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", out, gb.Package},
 			Env:  []string{"GOOS=linux", "GOARCH=" + goarch, "CGO_ENABLED=0", "GOFLAGS=-mod=readonly"}})
 		if err != nil {
 			return fmt.Errorf("building %s for %s: %w", gb.Package, goarch, err)
