@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -361,11 +362,7 @@ func authzCheck(policyPath, user, action, method string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	known := false
-	for _, a := range authz.Actions() {
-		known = known || a == action
-	}
-	if !known {
+	if !slices.Contains(authz.Actions(), action) {
 		return false, fmt.Errorf("unknown action %q (known: %s)", action, strings.Join(authz.Actions(), ", "))
 	}
 	if method == "" {

@@ -7,8 +7,6 @@ package qemu_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"net"
@@ -239,7 +237,7 @@ func runVM(ctx context.Context, t *testing.T, e *env, tc vmTest, r *run, cfg qem
 	}
 	lines := vm.Console.Lines()
 	for _, l := range lines {
-		if v, ok := strings.CutPrefix(l[max(strings.Index(l, qemu.MarkerCheck), 0):], qemu.MarkerCheck); ok && strings.Contains(l, qemu.MarkerCheck) {
+		if _, v, ok := strings.Cut(l, qemu.MarkerCheck); ok {
 			res.checkOut = append(res.checkOut, v)
 		}
 		if i := strings.Index(l, qemu.MarkerExit); i >= 0 {
@@ -318,10 +316,9 @@ func resultError(res *result) error {
 // sha256File hashes p; an unreadable file hashes as "unreadable", which no
 // guest will match, so the check fails rather than the harness.
 func sha256File(p string) string {
-	b, err := os.ReadFile(p)
+	d, err := manifest.FileDigest(p)
 	if err != nil {
 		return "unreadable"
 	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
+	return d
 }
