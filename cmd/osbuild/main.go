@@ -34,6 +34,7 @@ commands:
   inspect IMAGE.raw              print partitions, UKI command line, verity hash; check the tree
   boot IMAGE --arch A            boot IMAGE in QEMU on a throw-away overlay, console here
                                  (--ignition FILE passes a config through fw_cfg; Ctrl-A X quits)
+  audit check --arch A FILE...   check audit rule files for A (--root DIR: watched paths exist; -v lists them)
 `
 
 func main() {
@@ -83,6 +84,8 @@ func run(ctx context.Context, args []string) int {
 			fmt.Fprintf(os.Stderr, "osbuild: %v\n", err)
 			return exitCheck
 		}
+	case "audit":
+		return runAudit(os.Stdout, os.Stderr, args[1:])
 	case "boot":
 		fs := flag.NewFlagSet("boot", flag.ContinueOnError)
 		a := fs.String("arch", "x86_64", "image architecture")
