@@ -35,6 +35,7 @@ commands:
   boot IMAGE --arch A            boot IMAGE in QEMU on a throw-away overlay, console here
                                  (--ignition FILE passes a config through fw_cfg; Ctrl-A X quits)
   audit check --arch A FILE...   check audit rule files for A (--root DIR: watched paths exist; -v lists them)
+  seccomp CMD [flags] FILE...    validate seccomp profiles, export them as LXC text or BPF, generate them
 `
 
 func main() {
@@ -86,6 +87,8 @@ func run(ctx context.Context, args []string) int {
 		}
 	case "audit":
 		return runAudit(os.Stdout, os.Stderr, args[1:])
+	case "seccomp":
+		return seccompCmd(ctx, os.Stdout, os.Stderr, args[1:])
 	case "boot":
 		fs := flag.NewFlagSet("boot", flag.ContinueOnError)
 		a := fs.String("arch", "x86_64", "image architecture")
