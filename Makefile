@@ -8,6 +8,9 @@ OUT ?= out
 CACHE ?= .cache
 IMAGE := $(OUT)/$(NAME)-$(ARCH).raw
 GO ?= go
+# osbuild links trixie's libseccomp statically (scripts/libseccomp.sh says why).
+LIBSECCOMP := $(abspath $(CACHE))/host/libseccomp
+export PKG_CONFIG_PATH := $(LIBSECCOMP)/pkgconfig
 
 .PHONY: help deps build image lock run example-node test test-unit test-root test-qemu bench lint fuzz clean
 
@@ -16,8 +19,12 @@ help: ## list the targets
 
 deps: ## install the Debian packages the build host needs (idempotent)
 	@./scripts/deps.sh
+	@./scripts/libseccomp.sh $(LIBSECCOMP)
 
-build: ## build bin/osbuild and bin/nodecfg
+$(LIBSECCOMP)/pkgconfig/libseccomp.pc:
+	@./scripts/libseccomp.sh $(LIBSECCOMP)
+
+build: $(LIBSECCOMP)/pkgconfig/libseccomp.pc ## build bin/osbuild and bin/nodecfg
 	$(GO) build -o bin/ ./cmd/...
 
 lock: build ## re-resolve SPEC's packages into its .lock file
@@ -40,7 +47,7 @@ example-node: build ## mint nodes/example-pki/ (CA, server, clients alice and bo
 run: build $(IMAGE) example-node ## build the default image if needed and boot it in QEMU with the example node config
 	./bin/osbuild boot $(IMAGE) --arch $(ARCH) --ignition $(IGNITION)
 
-test-unit: ## unit tests: no root, QEMU or network
+test-unit: $(LIBSECCOMP)/pkgconfig/libseccomp.pc ## unit tests: no root, QEMU or network
 	$(GO) vet ./...
 	$(GO) test ./...
 

@@ -22,6 +22,7 @@ import (
 	"github.com/bulwark/bulwark/internal/atomicfile"
 	"github.com/bulwark/bulwark/internal/authz"
 	"github.com/bulwark/bulwark/internal/daemonconfig"
+	"github.com/bulwark/bulwark/internal/lxcfs"
 	"github.com/bulwark/bulwark/internal/nodecfg/apply"
 	"github.com/bulwark/bulwark/internal/nodecfg/render"
 	"github.com/bulwark/bulwark/internal/nodespec"
@@ -54,9 +55,25 @@ commands:
 `
 
 func main() {
+	if filepath.Base(os.Args[0]) == lxcfs.WrapperName {
+		runtimeWrapper(os.Args[1:])
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:]))
+}
+
+// runtimeWrapper is the image's default OCI runtime (daemon.json
+// "default-runtime"): it adds lxcfs's /proc views to a container being
+// created, then becomes runc with the same arguments. It never returns.
+func runtimeWrapper(args []string) {
+	if err := lxcfs.Prepare(args, lxcfs.Dir); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", lxcfs.WrapperName, err)
+		os.Exit(exitFailed)
+	}
+	err := syscall.Exec(lxcfs.Runc, append([]string{"runc"}, args...), os.Environ())
+	fmt.Fprintf(os.Stderr, "%s: exec %s: %v\n", lxcfs.WrapperName, lxcfs.Runc, err)
+	os.Exit(exitFailed)
 }
 
 type listFlag []string
@@ -239,16 +256,12 @@ func renderCmd(specPath, out, base string, warn time.Duration, validateOnly bool
 	}
 	baseCfg := daemonconfig.Config{}
 	if base == "" {
-		if _, err := os.Stat("overlays/docker/etc/docker/daemon.json"); err == nil {
-			base = "overlays/docker/etc/docker/daemon.json"
+		if _, err := os.Stat(render.BaseDaemonJSON); err == nil {
+			base = render.BaseDaemonJSON
 		}
 	}
 	if base != "" {
-		b, err := os.ReadFile(base)
-		if err != nil {
-			return err
-		}
-		if baseCfg, err = daemonconfig.Parse(base, b); err != nil {
+		if baseCfg, err = render.LoadBase(base); err != nil {
 			return err
 		}
 	}

@@ -41,6 +41,8 @@ type Spec struct {
 	Units      Units      `yaml:"units"`
 	Kernel     Kernel     `yaml:"kernel"`
 	SELinux    SELinux    `yaml:"selinux"`
+	Seccomp    Seccomp    `yaml:"seccomp"`
+	Audit      Audit      `yaml:"audit"`
 	Disk       Disk       `yaml:"disk"`
 	Outputs    []string   `yaml:"outputs"`
 
@@ -125,6 +127,22 @@ func (p PerArch) For(a string) []string {
 type SELinux struct {
 	Policy string `yaml:"policy"` // directory under /etc/selinux, e.g. "default"
 	Mode   string `yaml:"mode"`   // enforcing or permissive
+	// Modules are Bulwark's CIL modules, policies/selinux/<name>.cil,
+	// installed into the policy at build time.
+	Modules []string `yaml:"modules"`
+}
+
+// Seccomp says where the container seccomp profiles come from: Docker's
+// default plus the additions in Policies (a directory relative to the repo),
+// installed as /usr/share/bulwark/seccomp/{default,strict}.json.
+type Seccomp struct {
+	Policies string `yaml:"policies"`
+}
+
+// Audit names the directory of audit rule files (relative to the repo),
+// rendered into /etc/audit/rules.d/bulwark.rules.
+type Audit struct {
+	Rules string `yaml:"rules"`
 }
 
 // Disk gives the partition sizes; ROOT takes what is left of Size and grows
@@ -207,6 +225,17 @@ func underAny(p string, roots []string) bool {
 
 // UnitFile returns the path of a unit file from units/.
 func (s *Spec) UnitFile(name string) string { return filepath.Join(s.Dir, "units", name) }
+
+// SeccompDir is the directory of the seccomp additions (policies/seccomp).
+func (s *Spec) SeccompDir() string { return filepath.Join(s.Dir, s.Seccomp.Policies) }
+
+// AuditDir is the directory of the audit rule files (policies/audit).
+func (s *Spec) AuditDir() string { return filepath.Join(s.Dir, s.Audit.Rules) }
+
+// SELinuxModule returns the CIL file of module name.
+func (s *Spec) SELinuxModule(name string) string {
+	return filepath.Join(s.Dir, "policies", "selinux", name+".cil")
+}
 
 // OverlayDir returns the directory of overlay name.
 func (s *Spec) OverlayDir(name string) string { return filepath.Join(s.Dir, "overlays", name) }
@@ -318,6 +347,23 @@ func (s *Spec) validate(pos strictyaml.Positions) error {
 	if s.SELinux.Mode != "enforcing" && s.SELinux.Mode != "permissive" {
 		add("$.selinux.mode", "must be enforcing or permissive, got %q", s.SELinux.Mode)
 	}
+	for path, dir := range map[string]string{"$.seccomp.policies": s.Seccomp.Policies, "$.audit.rules": s.Audit.Rules} {
+		if dir == "" {
+			continue // optional
+		}
+		if filepath.IsAbs(dir) || strings.HasPrefix(filepath.Clean(dir), "..") {
+			add(path, "must be a directory inside the repo, got %q", dir)
+		} else if fi, err := os.Stat(filepath.Join(s.Dir, dir)); err != nil || !fi.IsDir() {
+			add(path, "directory %s does not exist", filepath.Join(s.Dir, dir))
+		}
+	}
+	checkUnique(add, "$.selinux.modules", s.SELinux.Modules, func(p, v string) {
+		if !overlayRe.MatchString(v) {
+			add(p, "%q is not a valid module name", v)
+		} else if _, err := os.Stat(s.SELinuxModule(v)); err != nil {
+			add(p, "module file %s does not exist", s.SELinuxModule(v))
+		}
+	})
 	s.validateDisk(add)
 	if !slices.Contains(s.Outputs, "raw") {
 		add("$.outputs", "must include raw")

@@ -55,6 +55,7 @@ type build struct {
 	img     *manifest.Image
 	outputs map[string]string // temp output → final name
 	install map[string]customize.InstallFile
+	sec     *security
 }
 
 // Build builds the image and returns its manifest entry.
@@ -92,6 +93,7 @@ func Build(ctx context.Context, o BuildOptions) (*manifest.Image, error) {
 		{"rootfs: install packages", b.stepRootfs},
 		{"binaries: Go programs and unit files", b.stepGoBinaries},
 		{"customize: overlays, units, config", b.stepCustomize},
+		{"security: SELinux modules, seccomp profiles, audit rules", b.stepSecurity},
 		{"label: SELinux file contexts", b.stepLabel},
 		{"usr: EROFS image", b.stepUSR},
 		{"verity: /usr hash tree", b.stepVerity},
@@ -151,6 +153,9 @@ func (b *build) validate() error {
 	}
 	b.img = &manifest.Image{Name: spec.Name, Arch: b.arch.Name, Layout: l,
 		Inputs: map[string]string{}, Outputs: map[string]string{}}
+	if err := b.prepareSecurity(); err != nil {
+		return err
+	}
 	return b.recordInputs()
 }
 

@@ -1,9 +1,11 @@
 package qemu
 
 import (
+	"archive/tar"
 	"fmt"
+	"maps"
 	"os"
-	"strconv"
+	"slices"
 	"strings"
 )
 
@@ -16,22 +18,49 @@ const (
 )
 
 // GuestCheckSerial names the raw virtio disk that carries the guest check
-// binary. A disk, not fw_cfg: fw_cfg reads from sysfs go a byte at a time
-// through port I/O, which under TCG takes minutes for a few MiB.
+// binary and its data files, as a tar archive. A disk, not fw_cfg: fw_cfg
+// reads from sysfs go a byte at a time through port I/O, which under TCG
+// takes minutes for a few MiB.
 const GuestCheckSerial = "bulwark-check"
 
-// GuestCheckDisk writes bin, padded to whole sectors, to path for use as
-// the guest check disk and returns the binary's length.
-func GuestCheckDisk(bin, path string) (int64, error) {
-	b, err := os.ReadFile(bin)
+// GuestCheckDir is where the check unit unpacks the check disk in the guest.
+const GuestCheckDir = "/run/bulwark-check"
+
+// GuestCheckBinary is the name of the check binary on the check disk.
+const GuestCheckBinary = "guestcheck.test"
+
+// GuestCheckDisk writes a tar archive of files (name in the archive → host
+// path) to path for use as the guest check disk. Files are written in name
+// order, all mode 0755 (they are programs or data read by root).
+func GuestCheckDisk(files map[string]string, path string) error {
+	if _, ok := files[GuestCheckBinary]; !ok {
+		return fmt.Errorf("guest check disk: no %s", GuestCheckBinary)
+	}
+	out, err := os.Create(path)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	n := int64(len(b))
-	if r := len(b) % 512; r != 0 {
-		b = append(b, make([]byte, 512-r)...)
+	tw := tar.NewWriter(out)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		b, err := os.ReadFile(files[name])
+		if err != nil {
+			out.Close()
+			return fmt.Errorf("guest check disk: %w", err)
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(b)), Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+			out.Close()
+			return err
+		}
+		if _, err := tw.Write(b); err != nil {
+			out.Close()
+			return err
+		}
 	}
-	return n, os.WriteFile(path, b, 0o644)
+	if err := tw.Close(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // ConsoleDevice is the guest's serial console for arch.
@@ -45,17 +74,21 @@ func ConsoleDevice(arch string) string {
 // CheckCredentials returns the SMBIOS credentials that add the harness's
 // check unit to a booting guest and pull it into multi-user.target. The unit
 // waits until the boot has finished, reports the system state and failed
-// units, runs the guest check binary from fw_cfg (if any) with args, and
+// units, unpacks the check disk (if any) and runs its check binary with args, and
 // powers the guest off. Nothing of it is in the image.
-func CheckCredentials(arch string, binSize int64, args []string) []Credential {
+func CheckCredentials(arch string, args []string) []Credential {
 	script := strings.Join([]string{
 		`state=$(systemctl is-system-running --wait)`,
 		`failed=$(systemctl --failed --no-legend --plain | cut -d" " -f1 | paste -sd, -)`,
 		`echo "` + MarkerReady + ` state=$state failed=$failed"`,
 		`f=/dev/disk/by-id/virtio-` + GuestCheckSerial,
-		`if [ -b $f ]; then head -c ` + strconv.FormatInt(binSize, 10) + ` $f > /run/bulwark-guestcheck && chmod 700 /run/bulwark-guestcheck && ` +
-			`/run/bulwark-guestcheck -test.v ` + shellWords(args) + ` >/run/bulwark-guestcheck.out 2>&1; rc=$?; ` +
-			`sed "s/^/` + MarkerCheck + `/" /run/bulwark-guestcheck.out; echo "` + MarkerExit + ` $rc"; fi`,
+		`d=` + GuestCheckDir,
+		// The check output streams to the console as it comes, so a hung
+		// check shows where it hangs; the exit code travels through a file
+		// because the shell is dash (no PIPESTATUS).
+		`if [ -b $f ]; then mkdir -p $d && tar -xf $f -C $d && cd $d && ` +
+			`{ ./` + GuestCheckBinary + ` -test.v -test.timeout=20m ` + shellWords(args) + ` 2>&1; echo $? >$d/rc; } | sed -u "s/^/` + MarkerCheck + `/"; ` +
+			`echo "` + MarkerExit + ` $(cat $d/rc)"; fi`,
 		`echo ` + MarkerDone,
 		`systemctl --no-block poweroff`,
 	}, "\n")

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bulwark/bulwark/internal/arch"
+	"github.com/bulwark/bulwark/internal/audit"
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/qemu"
 )
@@ -26,6 +27,7 @@ var (
 	imagePath = flag.String("image", "", "built image (.raw); its .qcow2 is used when present")
 	archFlag  = flag.String("arch", "x86_64", "guest architecture")
 	artifacts = flag.String("artifacts", "", "where failed tests keep console logs (default: out/qemu-tests)")
+	cacheDir  = flag.String("cache", "", "download cache (default: the repo's .cache)")
 )
 
 // env is what every VM test shares: the image, its manifest entry and the
@@ -36,6 +38,10 @@ type env struct {
 	manifest *manifest.Image
 	guestBin string
 	repo     string
+	// checkFiles go on the guest check disk: the check binary and a static
+	// busybox (from trixie's busybox-static) that the container checks
+	// import as an image, so no registry is needed.
+	checkFiles map[string]string
 }
 
 func setup(t *testing.T) *env {
@@ -63,6 +69,33 @@ func setup(t *testing.T) *env {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building guest checks for %s: %v\n%s", goarch, err, out)
 	}
+	cache := *cacheDir
+	if cache == "" {
+		cache = filepath.Join(repo, ".cache")
+	}
+	bb := filepath.Join(cache, "host", "busybox-static-"+a.Debian)
+	fetch := exec.Command(filepath.Join(repo, "scripts/fetch-deb.sh"), bb, a.Debian, "busybox-static")
+	if out, err := fetch.CombinedOutput(); err != nil {
+		t.Fatalf("fetching busybox-static for %s: %v\n%s", a.Debian, err, out)
+	}
+	// What `auditctl -l` must list in the guest, from the repo's rule files.
+	files, err := audit.FilesFor(filepath.Join(repo, "policies/audit"), e.arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := audit.ParseFiles(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := audit.List(audit.Augenrules(rules), e.arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditList := filepath.Join(t.TempDir(), "audit.rules")
+	if err := os.WriteFile(auditList, []byte(list), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.checkFiles = map[string]string{qemu.GuestCheckBinary: e.guestBin, "busybox": filepath.Join(bb, "root/usr/bin/busybox"), "audit.rules": auditList}
 	return e
 }
 
@@ -160,8 +193,7 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 		args = append(args, tc.guestArgs(e, r)...)
 	}
 	checkDisk := filepath.Join(r.dir, "guestcheck.disk")
-	binSize, err := qemu.GuestCheckDisk(e.guestBin, checkDisk)
-	if err != nil {
+	if err := qemu.GuestCheckDisk(e.checkFiles, checkDisk); err != nil {
 		t.Fatal(err)
 	}
 	cfg := qemu.Config{Arch: e.arch, Disk: r.disk, Vars: vars, Firmware: fw, KVM: kvm,
@@ -175,7 +207,7 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 	for g, h := range r.forwards {
 		cfg.Forwards = append(cfg.Forwards, qemu.Forward{Host: h, Guest: g})
 	}
-	cfg.Credentials = append(qemu.CheckCredentials(e.arch, binSize, args), tc.creds...)
+	cfg.Credentials = append(qemu.CheckCredentials(e.arch, args), tc.creds...)
 	bin, qargs, err := qemu.Command(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +219,7 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 	}
 	// Boot the same disk again: the node must come up the same way without
 	// applying its config a second time.
-	cfg.Credentials = append(qemu.CheckCredentials(e.arch, binSize, append(args, "-second-boot")), tc.creds...)
+	cfg.Credentials = append(qemu.CheckCredentials(e.arch, append(args, "-second-boot")), tc.creds...)
 	res2, err := runVM(ctx, t, e, tc, r, cfg, timeout, "console-boot2.log")
 	if err != nil {
 		return nil, r, fmt.Errorf("second boot: %w", err)

@@ -80,7 +80,11 @@ func setupNode(t *testing.T, e *env, r *run) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := render.Render(s, render.Options{Now: now, UnitFlags: []string{"--containerd=/run/containerd/containerd.sock"}})
+	base, err := render.LoadBase(filepath.Join(e.repo, render.BaseDaemonJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := render.Render(s, render.Options{Base: base, Now: now, UnitFlags: []string{"--containerd=/run/containerd/containerd.sock"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,9 +28,9 @@ var registry = []vmTest{
 		arches:   []string{"x86_64", "aarch64"},
 		timeout:  90 * time.Second,
 		ignition: "minimal.ign",
-		guestRun: "TestArchitecture|TestUsrIsReadOnlyVerity|TestRootGrown|TestIgnitionVisible",
+		guestRun: "^(TestArchitecture|TestUsrIsReadOnlyVerity|TestRootGrown|TestIgnitionVisible|TestSELinuxMode|TestNoSELinuxDenials)$",
 		guestArgs: func(e *env, r *run) []string {
-			return []string{
+			return []string{"-selinux-mode", selinuxMode(e),
 				"-min-root-bytes", strconv.FormatInt(e.manifest.Layout.Get(layout.Root).Size, 10),
 				"-ignition-sha256", sha256File(filepath.Join(e.repo, "test/qemu/testdata/minimal.ign")),
 			}
@@ -48,13 +48,15 @@ var registry = []vmTest{
 		},
 	},
 	{
-		name:     "node-tls-authz",
-		arches:   []string{"x86_64", "aarch64"},
-		timeout:  240 * time.Second,
-		guestRun: "^(TestNodecfgApplied|TestDockerUnixSocket|TestApplyTiming|TestWaitForHost)$",
-		setup:    setupNode,
+		name:    "node-tls-authz",
+		arches:  []string{"x86_64", "aarch64"},
+		timeout: 240 * time.Second,
+		guestRun: "^(TestNodecfgApplied|TestDockerUnixSocket|TestApplyTiming|TestSELinuxMode|TestContainerConfinement|" +
+			"TestStrictSeccompProfile|TestLxcfsSurvivesReload|TestAuditRules|TestDockerFileModes|TestWaitForHost|TestNoSELinuxDenials)$",
+		setup: setupNode,
 		guestArgs: func(e *env, r *run) []string {
-			return []string{"-nodecfg-digest", r.extra["digest"]}
+			return []string{"-nodecfg-digest", r.extra["digest"], "-selinux-mode", selinuxMode(e),
+				"-busybox", "busybox", "-audit-rules", "audit.rules"}
 		},
 		host: checkNodeFromHost,
 	},
@@ -94,6 +96,14 @@ var registry = []vmTest{
 		creds:    qemu.PanicCredentials(),
 		wantFail: "fatal console pattern kernel panic",
 	},
+}
+
+// selinuxMode is the mode the image's kernel command line asks for.
+func selinuxMode(e *env) string {
+	if slices.Contains(strings.Fields(e.manifest.Cmdline), "enforcing=1") {
+		return "enforcing"
+	}
+	return "permissive"
 }
 
 func TestVM(t *testing.T) {

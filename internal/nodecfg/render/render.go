@@ -40,6 +40,19 @@ const (
 	IgnitionSpec = "3.3.0"
 )
 
+// BaseDaemonJSON is the image's base daemon.json in the repo (the docker
+// overlay), which a node's settings merge over.
+const BaseDaemonJSON = "overlays/docker/etc/docker/daemon.json"
+
+// LoadBase reads and checks a base daemon.json.
+func LoadBase(path string) (daemonconfig.Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the base daemon.json: %w", err)
+	}
+	return daemonconfig.Parse(path, b)
+}
+
 // Options tune rendering.
 type Options struct {
 	// Base is the image's base daemon.json the node's settings merge over.

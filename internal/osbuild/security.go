@@ -1,0 +1,126 @@
+package osbuild
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/bulwark/bulwark/internal/audit"
+	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/osbuild/policy"
+	"github.com/bulwark/bulwark/internal/progress"
+	"github.com/bulwark/bulwark/internal/seccomp"
+)
+
+// Where the security content lands in the image.
+const (
+	SeccompDir = "/usr/share/bulwark/seccomp"
+	AuditRules = "/etc/audit/rules.d/bulwark.rules"
+	// debianAuditRules is auditd's stock rules.d file (only -D, -b, -f and
+	// a backlog wait); Bulwark's file sets all of them, so it is removed to
+	// leave one source of rules.
+	debianAuditRules = "/etc/audit/rules.d/audit.rules"
+)
+
+// security is the checked security content of a build, prepared in
+// validate before anything is written.
+type security struct {
+	seccomp    map[string][]byte // file name → profile
+	auditFiles []string
+	audit      []audit.Rule // as augenrules merges them
+	modules    []string     // CIL files
+}
+
+// prepareSecurity validates the spec's seccomp additions, audit rules and
+// SELinux modules, so a broken data file fails the build before it starts.
+func (b *build) prepareSecurity() error {
+	sec := &security{}
+	if d := b.spec.Seccomp.Policies; d != "" {
+		out, err := seccomp.Generate(b.spec.SeccompDir())
+		if err != nil {
+			return fmt.Errorf("seccomp profiles from %s: %w", d, err)
+		}
+		sec.seccomp = out
+	}
+	if d := b.spec.Audit.Rules; d != "" {
+		files, err := audit.FilesFor(b.spec.AuditDir(), b.arch.Name)
+		if err != nil {
+			return err
+		}
+		rules, err := audit.ParseFiles(files)
+		if err != nil {
+			return err
+		}
+		sec.audit = audit.Augenrules(rules)
+		if err := audit.Validate(sec.audit, b.arch.Name); err != nil {
+			return err
+		}
+		sec.auditFiles = files
+	}
+	for _, m := range b.spec.SELinux.Modules {
+		sec.modules = append(sec.modules, b.spec.SELinuxModule(m))
+	}
+	inputs := append(slices.Clone(sec.auditFiles), sec.modules...)
+	for _, f := range inputs {
+		d, err := manifest.FileDigest(f)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(b.spec.Dir, f)
+		b.img.Inputs[rel] = d
+	}
+	if sec.seccomp != nil {
+		add, _ := filepath.Glob(filepath.Join(b.spec.SeccompDir(), "*"))
+		for _, f := range add {
+			d, err := manifest.FileDigest(f)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(b.spec.Dir, f)
+			b.img.Inputs[rel] = d
+		}
+	}
+	b.sec = sec
+	return nil
+}
+
+// stepSecurity installs the image's security content: Bulwark's SELinux
+// modules (compiled into the image's policy, so the label step already uses
+// their file contexts), the container seccomp profiles, and the audit rules,
+// whose watched paths are checked against the finished tree.
+func (b *build) stepSecurity(ctx context.Context, st *progress.Step) error {
+	root := b.path("root")
+	sec := b.sec
+	dir := filepath.Join(root, SeccompDir)
+	for name, data := range sec.seccomp {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("installing seccomp profile %s: %w", name, err)
+		}
+		st.Printf("seccomp profile %s (%d bytes)", filepath.Join(SeccompDir, name), len(data))
+	}
+	if sec.auditFiles != nil {
+		if err := audit.Check(sec.audit, os.DirFS(root)); err != nil {
+			return fmt.Errorf("audit rules against the image: %w", err)
+		}
+		body, err := audit.Render(sec.auditFiles)
+		if err != nil {
+			return err
+		}
+		os.Remove(filepath.Join(root, debianAuditRules))
+		if err := os.WriteFile(filepath.Join(root, AuditRules), body, 0o640); err != nil {
+			return fmt.Errorf("installing audit rules: %w", err)
+		}
+		st.Printf("audit rules %s (%d rules from %d files)", AuditRules, len(sec.audit), len(sec.auditFiles))
+	}
+	st.Printf("compiling %d SELinux modules into policy %q", len(sec.modules), b.spec.SELinux.Policy)
+	if err := policy.Install(ctx, b.tools, root, b.spec.SELinux.Policy, sec.modules); err != nil {
+		return err
+	}
+	st.Done("%d seccomp profiles, %d audit rules, %d SELinux modules", len(sec.seccomp), len(sec.audit), len(sec.modules))
+	return nil
+}
