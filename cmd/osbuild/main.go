@@ -36,6 +36,7 @@ commands:
                                  (--ignition FILE passes a config through fw_cfg; Ctrl-A X quits)
   audit check --arch A FILE...   check audit rule files for A (--root DIR: watched paths exist; -v lists them)
   seccomp CMD [flags] FILE...    validate seccomp profiles, export them as LXC text or BPF, generate them
+  labels IMAGE PATH...           print the SELinux labels of PATHs in IMAGE, offline (--policy-check, --json)
 `
 
 func main() {
@@ -89,6 +90,8 @@ func run(ctx context.Context, args []string) int {
 		return runAudit(os.Stdout, os.Stderr, args[1:])
 	case "seccomp":
 		return seccompCmd(ctx, os.Stdout, os.Stderr, args[1:])
+	case "labels":
+		return labelsCmd(ctx, os.Stdout, os.Stderr, args[1:])
 	case "boot":
 		fs := flag.NewFlagSet("boot", flag.ContinueOnError)
 		a := fs.String("arch", "x86_64", "image architecture")
