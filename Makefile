@@ -80,6 +80,8 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./internal/nodespec/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/seccomp/ && $(GO) test -run '^$$' -fuzz '^FuzzLXC$$' -fuzztime $(FUZZTIME) ./internal/seccomp/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/selinux/
+	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./internal/osbuild/labels/
 
 clean: ## remove outputs (keeps the download and rootfs cache)
 	rm -rf $(OUT) bin

@@ -148,9 +148,9 @@ echo "free=$(free -k | grep ^Mem:)"`
 	if f := strings.Fields(a["memtotal"]); len(f) < 2 || f[1] != "262144" {
 		t.Errorf("container with -m 256m: /proc/meminfo %q, want MemTotal: 262144 kB (lxcfs)", a["memtotal"])
 	}
-	if f := strings.Fields(a["free"]); len(f) < 2 || f[1] != "262144" {
-		t.Errorf("container with -m 256m: free %q, want a 262144 kB total", a["free"])
-	}
+	// busybox's free asks sysinfo(2), which lxcfs cannot virtualise (procps's
+	// free reads /proc/meminfo and would agree with the line above).
+	t.Logf("busybox free (sysinfo, not lxcfs): %s", a["free"])
 }
 
 // TestStrictSeccompProfile: the opt-in profile refuses chmod with setuid or
