@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulwark/bulwark/internal/pki"
+)
+
+func TestUnitQuote(t *testing.T) {
+	got := unitQuote("echo \"$x\" 100%\ncut -d\" \" -f1")
+	want := `"echo \"$$x\" 100%%; cut -d\" \" -f1"`
+	if got != want {
+		t.Errorf("unitQuote = %s; want %s", got, want)
+	}
+}
+
+func TestMarkerFields(t *testing.T) {
+	tests := []struct {
+		line, marker string
+		want         map[string]string
+	}{
+		{"[  OK  ] x BULWARK-BENCH-MULTI-USER uptime=71.42", markerMultiUser, map[string]string{"uptime": "71.42"}},
+		{"BULWARK-BENCH-RUNNING state=degraded uptime=80.1 failed=a.service,b.service", markerRunning,
+			map[string]string{"state": "degraded", "uptime": "80.1", "failed": "a.service,b.service"}},
+		{"BULWARK-BENCH-RUNNING state=running uptime=80.1 failed=", markerRunning, map[string]string{"state": "running", "uptime": "80.1", "failed": ""}},
+		{"no marker here", markerRunning, map[string]string{}},
+	}
+	for _, tc := range tests {
+		got := markerFields(tc.line, tc.marker)
+		if len(got) != len(tc.want) {
+			t.Errorf("markerFields(%q) = %v; want %v", tc.line, got, tc.want)
+			continue
+		}
+		for k, v := range tc.want {
+			if got[k] != v {
+				t.Errorf("markerFields(%q)[%s] = %q; want %q", tc.line, k, got[k], v)
+			}
+		}
+	}
+}
+
+func TestBenchCredentials(t *testing.T) {
+	for _, a := range []string{"x86_64", "aarch64"} {
+		c := benchCredentials(a)
+		if len(c) != 2 || c[0].Name != "systemd.extra-unit.bulwark-bench.service" || c[1].Name != "systemd.unit-dropin.multi-user.target" {
+			t.Fatalf("%s: credentials %v", a, c)
+		}
+		unit := string(c[0].Value)
+		for _, want := range []string{"After=multi-user.target", "Type=exec", markerMultiUser, markerRunning, markerAnalyze, "is-system-running --wait"} {
+			if !strings.Contains(unit, want) {
+				t.Errorf("%s unit lacks %q:\n%s", a, want, unit)
+			}
+		}
+		if tty := map[string]string{"x86_64": "/dev/ttyS0", "aarch64": "/dev/ttyAMA0"}[a]; !strings.Contains(unit, "TTYPath="+tty) {
+			t.Errorf("%s unit does not write to %s", a, tty)
+		}
+	}
+}
+
+// TestPollTLS serves /_ping over mutual TLS with the example node's kind
+// of certificates, starting late, and checks the poller reports it.
+func TestPollTLS(t *testing.T) {
+	now := time.Now()
+	ca, err := pki.NewCA("bench CA", pki.ECDSA, time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := pki.NewServer(ca, "node", []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}, pki.ECDSA, time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := pki.NewClient(ca, "alice", pki.ECDSA, time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, b := range map[string][]byte{"ca.pem": ca.CertPEM, "client-alice.pem": alice.CertPEM, "client-alice-key.pem": alice.KeyPEM} {
+		os.WriteFile(filepath.Join(dir, name), b, 0o600)
+	}
+	b := &bench{o: &Options{PKI: dir}}
+	tc, err := b.tlsClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := tls.X509KeyPair(srv.CertPEM, srv.KeyPEM)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.CertPEM)
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/_ping" && len(r.TLS.PeerCertificates) > 0 && r.TLS.PeerCertificates[0].Subject.CommonName == "alice" {
+			w.Write([]byte("OK"))
+			return
+		}
+		http.Error(w, "no", http.StatusForbidden)
+	}))
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	got := make(chan time.Duration, 1)
+	go pollTLS(ctx, port, tc, start, got)
+	time.Sleep(600 * time.Millisecond) // dockerd is not up yet
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Listener = l
+	s.StartTLS()
+	defer s.Close()
+	select {
+	case d := <-got:
+		if d < 600*time.Millisecond || d > 3*time.Second {
+			t.Errorf("answered after %s; want between the server start (600 ms) and a few polls later", d)
+		}
+	case <-ctx.Done():
+		t.Fatal("the poller never saw the TLS answer")
+	}
+}
+
+func TestBootTimeout(t *testing.T) {
+	if bootTimeout("x86_64", false) < 5*time.Minute || bootTimeout("aarch64", false) <= bootTimeout("x86_64", false) || bootTimeout("x86_64", true) >= bootTimeout("x86_64", false) {
+		t.Error("boot timeouts must cover the measured TCG boots, longer for aarch64, shorter with KVM")
+	}
+}

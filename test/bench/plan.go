@@ -1,0 +1,164 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// sections lists what the bench measures, in the order it runs them: the
+// cheap first-boot comparison first (it finds a broken setup in seconds),
+// builds before what needs their images, boots last.
+var sections = []string{"firstboot", "build", "repro", "image", "usrfs", "boot"}
+
+// Runs is how many times each figure is measured.
+type Runs struct {
+	Cold        int `json:"cold"`        // x86_64 cold builds (and aarch64 with -aarch64-cold)
+	Warm        int `json:"warm"`        // x86_64 warm builds
+	Incremental int `json:"incremental"` // x86_64 rebuilds after an overlay change
+	A64Warm     int `json:"aarch64Warm"` // aarch64 warm builds
+	Usrfs       int `json:"usrfs"`       // rounds of every /usr writer
+	Boot        int `json:"boot"`        // x86_64 boots of each image
+	A64Boot     int `json:"aarch64Boot"` // aarch64 boots of each image
+	Firstboot   int `json:"firstboot"`   // rounds of nodecfg and Ignition
+}
+
+// defaultRuns fit `make bench` into 45 minutes on 2 cores without KVM
+// (see estimates); -runs N overrides them all.
+var defaultRuns = Runs{Cold: 2, Warm: 2, Incremental: 1, A64Warm: 2, Usrfs: 3, Boot: 3, A64Boot: 2, Firstboot: 10}
+
+// Estimates of one run of each kind on the development machine (2 cores,
+// TCG, x86_64 host). They only size the plan; nothing depends on them.
+const (
+	estColdX86    = 3*time.Minute + 30*time.Second // tool root ~35 s, rootfs 1m34-2m17, rest
+	estWarmX86    = time.Minute                    // measured 33-60 s
+	estColdA64    = 15 * time.Minute               // packages configure under qemu-user
+	estWarmA64    = 2 * time.Minute
+	estBootX86    = 2 * time.Minute // multi-user 1m15-2m, dockerd right after
+	estBootA64    = 3 * time.Minute
+	estPlainX86   = 4 * time.Minute // mmdebstrap + initramfs-tools + mkfs, once; cached after
+	estPlainA64   = 15 * time.Minute
+	estFirstboot  = 2 * time.Second // one round of both tools, with process start-up
+	estUsrfsFixed = 2 * time.Second // per writer run: tool start-up, cleanup
+)
+
+// usrfsCost is seconds per GiB of /usr for each writer on 2 cores, from
+// runs on /usr/share of the x86_64 rootfs (59 MiB, 5648 entries) while VMs
+// ran beside them (which took from 1x to 2x as long); used for the plan only.
+var usrfsCost = map[string]float64{
+	"ours": 20, "erofs": 9, "erofs-lz4hc": 25,
+	"squashfs-gzip": 55, "squashfs-zstd": 80, "squashfs-xz": 200,
+}
+
+// PlanItem is one line of the plan printed before any work starts.
+type PlanItem struct {
+	Section  string  `json:"section"`
+	What     string  `json:"what"`
+	Runs     int     `json:"runs"`
+	Estimate float64 `json:"estimateSeconds"`
+}
+
+// planInput is what the plan depends on besides the options.
+type planInput struct {
+	usrBytes    int64 // size of the /usr tree the usrfs section will use
+	plainCached map[string]bool
+}
+
+// Plan lists the work o asks for with time estimates.
+func Plan(o *Options, in planInput) []PlanItem {
+	var p []PlanItem
+	add := func(sec, what string, runs int, each time.Duration) {
+		if runs > 0 {
+			p = append(p, PlanItem{Section: sec, What: what, Runs: runs, Estimate: (time.Duration(runs) * each).Seconds()})
+		}
+	}
+	if o.Selected("firstboot") {
+		add("firstboot", "nodecfg apply vs Debian ignition (fetch-offline + files) on "+filepath.Base(o.Ignition), o.Runs.Firstboot, estFirstboot)
+	}
+	for _, a := range o.Arches {
+		if !o.Selected("build") && !o.Selected("repro") {
+			break
+		}
+		switch a {
+		case "x86_64":
+			add("build", "x86_64 cold build (empty tool root and rootfs cache)", o.Runs.Cold, estColdX86)
+			add("build", "x86_64 warm build (cached rootfs)", o.Runs.Warm, estWarmX86)
+			add("build", "x86_64 incremental build (one overlay file changed)", o.Runs.Incremental, estWarmX86)
+		case "aarch64":
+			if o.Aarch64Cold {
+				add("build", "aarch64 cold build (qemu-user)", o.Runs.Cold, estColdA64)
+			}
+			add("build", "aarch64 warm build (rootfs from the local cache)", o.Runs.A64Warm, estWarmA64)
+		}
+	}
+	if o.Selected("usrfs") {
+		gib := float64(in.usrBytes) / (1 << 30)
+		for _, w := range o.Writers {
+			add("usrfs", "/usr image with "+w, o.Runs.Usrfs, time.Duration(usrfsCost[w]*gib*float64(time.Second))+estUsrfsFixed)
+		}
+	}
+	if o.Selected("boot") {
+		for _, a := range o.Arches {
+			plain := a == "x86_64" || o.PlainAarch64
+			runs, each, plainEst := o.Runs.Boot, estBootX86, estPlainX86
+			if a == "aarch64" {
+				runs, each, plainEst = o.Runs.A64Boot, estBootA64, estPlainA64
+			}
+			if plain && !in.plainCached[a] {
+				add("boot", a+" plain Debian image (mmdebstrap, once, then cached)", 1, plainEst)
+			}
+			add("boot", a+" boot of the Bulwark image", runs, each)
+			if plain {
+				add("boot", a+" boot of the plain Debian image", runs, each)
+			}
+		}
+	}
+	return p
+}
+
+// PlanTotal sums the estimates.
+func PlanTotal(p []PlanItem) time.Duration {
+	var s float64
+	for _, it := range p {
+		s += it.Estimate
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// PrintPlan writes the plan and its total, and warns when it exceeds budget.
+func PrintPlan(w io.Writer, p []PlanItem, budget time.Duration, notes []string) {
+	fmt.Fprintln(w, "bench: plan (estimates for 2 cores without KVM):")
+	for _, it := range p {
+		fmt.Fprintf(w, "  %-9s %2d × %-62s ~%s\n", it.Section, it.Runs, it.What, time.Duration(it.Estimate*float64(time.Second)).Round(time.Second))
+	}
+	total := PlanTotal(p)
+	fmt.Fprintf(w, "  total ~%s (budget %s)\n", total.Round(time.Second), budget)
+	for _, n := range notes {
+		fmt.Fprintf(w, "  - %s\n", n)
+	}
+	if budget > 0 && total > budget {
+		fmt.Fprintf(w, "bench: warning: the plan may exceed the %s budget; lower -runs or use -only\n", budget)
+	}
+}
+
+// parseList splits a comma-separated flag value and checks each item
+// against allowed.
+func parseList(v string, allowed []string) ([]string, error) {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !slices.Contains(allowed, s) {
+			return nil, fmt.Errorf("unknown %q (known: %s)", s, strings.Join(allowed, ", "))
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
