@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/selinux/go-selinux"
+
 	"github.com/bulwark/bulwark/internal/atomicfile"
 )
 
@@ -199,9 +201,31 @@ func DockerdValidate(ctx context.Context, c *Config, root string) (ok bool, err 
 	if err := os.WriteFile(cfg, b, 0o600); err != nil {
 		return false, err
 	}
+	if err := labelLike(dir, filepath.Join(root, "etc/docker")); err != nil {
+		return false, err
+	}
 	out, err := exec.CommandContext(ctx, dockerd, "--validate", "--config-file", cfg).CombinedOutput()
 	if err != nil {
 		return true, fmt.Errorf("dockerd --validate rejects /etc/docker/daemon.json: %s", strings.TrimSpace(string(out)))
 	}
 	return true, nil
+}
+
+// labelLike gives dir and what it holds the SELinux label of model, when
+// SELinux is on. The staged copies stand in for files that will live in
+// model, and dockerd (dockerd_t) may read those; the temporary directory's
+// own label depends on whether /tmp is mounted yet this early in boot
+// (initrc_tmp_t or initrc_runtime_t), and dockerd may read neither.
+func labelLike(dir, model string) error {
+	if !selinux.GetEnabled() {
+		return nil
+	}
+	lbl, err := selinux.FileLabel(model)
+	if err != nil || lbl == "" {
+		return nil // no model to copy: leave the default label
+	}
+	if err := selinux.Chcon(dir, lbl, true); err != nil {
+		return fmt.Errorf("labelling the staged daemon.json like %s: %w", model, err)
+	}
+	return nil
 }

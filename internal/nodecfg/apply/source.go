@@ -45,6 +45,11 @@ func Find(ctx context.Context, explicit string) ([]byte, string, error) {
 			return nil, "", err
 		}
 		defer os.Remove(dir)
+		// A temporary directory is no mount point in the policy's eyes:
+		// label it like /mnt, where mount (mount_t) may mount.
+		if err := labelLike(dir, "/mnt"); err != nil {
+			return nil, "", err
+		}
 		if out, err := exec.CommandContext(ctx, "mount", "-o", "ro,nodev,nosuid,noexec", dev, dir).CombinedOutput(); err != nil {
 			return nil, "", fmt.Errorf("mounting OEM partition: %v: %s", err, out)
 		}
