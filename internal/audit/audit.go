@@ -18,7 +18,7 @@ package audit
 
 import (
 	"fmt"
-	"strings"
+	"github.com/bulwark/bulwark/internal/fielderr"
 )
 
 // Kind says what a rules-file line does.
@@ -95,34 +95,12 @@ type Field struct {
 	Cmp   bool   // -C: an inter-field comparison
 }
 
-// Error is one problem in one rules file at one line.
-type Error struct {
-	File string
-	Line int
-	Msg  string
-}
-
-func (e *Error) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+// Error is one problem in one rules file at one line (no path: a rules
+// file has lines, not a tree), printed "file:line: message".
+type Error = fielderr.Error
 
 // Errors are all the problems found, in file and line order, one a line.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Unwrap lets errors.As find each problem.
-func (es Errors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
-	}
-	return out
-}
+type Errors = fielderr.Errors
 
 // errs collects problems so that every check reports all of them at once.
 type errs struct{ list Errors }

@@ -23,7 +23,10 @@ func (e *Error) Error() string {
 	if e.Line > 0 {
 		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
 	}
-	if loc == "" {
+	switch {
+	case e.Path == "":
+		return fmt.Sprintf("%s: %s", loc, e.Msg)
+	case loc == "":
 		return fmt.Sprintf("%s: %s", e.Path, e.Msg)
 	}
 	return fmt.Sprintf("%s: %s: %s", loc, e.Path, e.Msg)

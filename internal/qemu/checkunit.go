@@ -103,7 +103,7 @@ StandardOutput=tty
 StandardError=tty
 TTYPath=%s
 ExecStart=/bin/sh -c %s
-`, ConsoleDevice(arch), unitQuote(script))
+`, ConsoleDevice(arch), UnitQuote(script))
 	return []Credential{
 		{Name: "systemd.extra-unit.bulwark-check.service", Value: []byte(unit)},
 		{Name: "systemd.unit-dropin.multi-user.target", Value: []byte("[Unit]\nWants=bulwark-check.service\n")},
@@ -128,9 +128,9 @@ func PanicCredentials() []Credential {
 	}
 }
 
-// unitQuote quotes s as one argument of a unit's ExecStart: systemd expands
+// UnitQuote quotes s as one argument of a unit's ExecStart: systemd expands
 // $ and % itself, so they are doubled.
-func unitQuote(s string) string {
+func UnitQuote(s string) string {
 	s = strings.ReplaceAll(s, `\`, `\\`)
 	s = strings.ReplaceAll(s, `"`, `\"`)
 	s = strings.ReplaceAll(s, "$", "$$")

@@ -68,10 +68,10 @@ func TestCommandErrors(t *testing.T) {
 }
 
 func TestUnitQuote(t *testing.T) {
-	got := unitQuote("echo \"$x\" 50%\nnext")
+	got := UnitQuote("echo \"$x\" 50%\nnext")
 	want := `"echo \"$$x\" 50%%; next"`
 	if got != want {
-		t.Errorf("unitQuote = %s, want %s", got, want)
+		t.Errorf("UnitQuote = %s, want %s", got, want)
 	}
 }
 

@@ -64,22 +64,11 @@ StandardOutput=tty
 StandardError=tty
 TTYPath=%s
 ExecStart=/bin/sh -c %s
-`, qemu.ConsoleDevice(arch), unitQuote(script))
+`, qemu.ConsoleDevice(arch), qemu.UnitQuote(script))
 	return []qemu.Credential{
 		{Name: "systemd.extra-unit.bulwark-bench.service", Value: []byte(unit)},
 		{Name: "systemd.unit-dropin.multi-user.target", Value: []byte("[Unit]\nWants=bulwark-bench.service\n")},
 	}
-}
-
-// unitQuote quotes s as one ExecStart argument: systemd expands $ and %
-// itself, so they are doubled (as the harness's check unit does).
-func unitQuote(s string) string {
-	s = strings.ReplaceAll(s, `\`, `\\`)
-	s = strings.ReplaceAll(s, `"`, `\"`)
-	s = strings.ReplaceAll(s, "$", "$$")
-	s = strings.ReplaceAll(s, "%", "%%")
-	s = strings.ReplaceAll(s, "\n", `; `)
-	return `"` + s + `"`
 }
 
 // markerFields parses "MARKER k=v k=v" into its fields.

@@ -17,14 +17,6 @@ import (
 	"github.com/bulwark/bulwark/internal/pki"
 )
 
-func TestUnitQuote(t *testing.T) {
-	got := unitQuote("echo \"$x\" 100%\ncut -d\" \" -f1")
-	want := `"echo \"$$x\" 100%%; cut -d\" \" -f1"`
-	if got != want {
-		t.Errorf("unitQuote = %s; want %s", got, want)
-	}
-}
-
 func TestMarkerFields(t *testing.T) {
 	tests := []struct {
 		line, marker string
