@@ -62,19 +62,19 @@ var registry = []vmTest{
 	},
 	{
 		name:     "node-reboot-keeps-config",
-		arches:   []string{"x86_64"},
+		arches:   []string{"x86_64", "aarch64"},
 		timeout:  240 * time.Second,
 		reboot:   true,
-		guestRun: "^(TestNodecfgApplied|TestNodecfgRanOnce|TestDockerUnixSocket|TestWaitForHost)$",
+		guestRun: "^(TestNodecfgApplied|TestNodecfgRanOnce|TestDockerUnixSocket|TestWaitForHost|TestSELinuxMode|TestNoSELinuxDenials)$",
 		setup:    setupNode,
 		guestArgs: func(e *env, r *run) []string {
-			return []string{"-nodecfg-digest", r.extra["digest"]}
+			return []string{"-nodecfg-digest", r.extra["digest"], "-selinux-mode", selinuxMode(e)}
 		},
 		host: checkNodeFromHost,
 	},
 	{
 		name:     "node-bad-certificate-fails-closed",
-		arches:   []string{"x86_64"},
+		arches:   []string{"x86_64", "aarch64"},
 		timeout:  120 * time.Second,
 		guestRun: "^(TestDockerNotRunning|TestNoNodeFilesWritten)$",
 		setup:    setupBadNode,
