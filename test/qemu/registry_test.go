@@ -76,7 +76,7 @@ var registry = []vmTest{
 		name:     "node-bad-certificate-fails-closed",
 		arches:   []string{"x86_64", "aarch64"},
 		timeout:  120 * time.Second,
-		guestRun: "^(TestDockerNotRunning|TestNoNodeFilesWritten)$",
+		guestRun: "^(TestDockerNotRunning|TestNoNodeFilesWritten|TestNoSELinuxDenials)$",
 		setup:    setupBadNode,
 		expect:   expectFailedClosed,
 	},
