@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bulwark/bulwark/internal/layout"
+	"github.com/bulwark/bulwark/internal/nodecfg/render"
 	"github.com/bulwark/bulwark/internal/qemu"
 )
 
@@ -78,7 +79,10 @@ var registry = []vmTest{
 		timeout:  120 * time.Second,
 		guestRun: "^(TestDockerNotRunning|TestNoNodeFilesWritten|TestNoSELinuxDenials)$",
 		setup:    setupBadNode,
-		expect:   expectFailedClosed,
+		guestArgs: func(e *env, r *run) []string {
+			return []string{"-base-daemon-sha256", sha256File(filepath.Join(e.repo, render.BaseDaemonJSON))}
+		},
+		expect: expectFailedClosed,
 	},
 	{
 		name:     "failed-unit-is-reported",

@@ -4,6 +4,8 @@ package guest
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"net"
@@ -16,8 +18,9 @@ import (
 )
 
 var (
-	wantDigest = flag.String("nodecfg-digest", "", "digest of the Ignition config nodecfg must have applied")
-	hostWait   = flag.Duration("host-wait", 10*time.Minute, "how long TestWaitForHost waits for the host")
+	wantDigest    = flag.String("nodecfg-digest", "", "digest of the Ignition config nodecfg must have applied")
+	baseDaemonSHA = flag.String("base-daemon-sha256", "", "sha256 of the image's base /etc/docker/daemon.json")
+	hostWait      = flag.Duration("host-wait", 10*time.Minute, "how long TestWaitForHost waits for the host")
 )
 
 // TestNodecfgApplied checks the first-boot record and the modes of the
@@ -92,10 +95,20 @@ func TestDockerNotRunning(t *testing.T) {
 
 // TestNoNodeFilesWritten: a rejected config leaves nothing behind.
 func TestNoNodeFilesWritten(t *testing.T) {
-	for _, p := range []string{"/etc/docker/daemon.json", "/etc/docker/tls/server-key.pem", "/etc/bulwark/authz/policy.json", "/var/lib/bulwark/nodecfg/applied.json"} {
+	for _, p := range []string{"/etc/docker/tls/server-key.pem", "/etc/bulwark/authz/policy.json", "/var/lib/bulwark/nodecfg/applied.json"} {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("%s exists after a rejected config", p)
 		}
+	}
+	// The image's base daemon.json stays exactly as built: nothing of the
+	// node's was merged into it, not even partly.
+	b, err := os.ReadFile("/etc/docker/daemon.json")
+	if err != nil {
+		t.Fatalf("the image's base daemon.json: %v", err)
+	}
+	sum := sha256.Sum256(b)
+	if got := hex.EncodeToString(sum[:]); got != *baseDaemonSHA {
+		t.Errorf("/etc/docker/daemon.json changed after a rejected config (sha256 %s, the image's is %s):\n%s", got, *baseDaemonSHA, b)
 	}
 }
 
