@@ -88,9 +88,9 @@ func Patch(spec []byte, ms []Mount) ([]byte, bool, error) {
 		}
 		taken[filepath.Clean(m.Destination)] = true
 	}
-	changed := false
+	changed, proc := false, procMounted(mounts)
 	for _, m := range ms {
-		if taken[m.Destination] || !procMounted(mounts) && strings.HasPrefix(m.Destination, "/proc/") {
+		if taken[m.Destination] || !proc && strings.HasPrefix(m.Destination, "/proc/") {
 			continue
 		}
 		b, err := json.Marshal(m)

@@ -2,6 +2,7 @@ package osbuild
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/bulwark/bulwark/internal/osbuild/policy"
 	"github.com/bulwark/bulwark/internal/progress"
 	"github.com/bulwark/bulwark/internal/seccomp"
+	"github.com/bulwark/bulwark/internal/selinux"
 )
 
 // Where the security content lands in the image.
@@ -59,10 +61,24 @@ func (b *build) prepareSecurity() error {
 		}
 		sec.auditFiles = files
 	}
+	// The CIL modules are read here, not in the step, so a misspelt
+	// statement fails the build before it writes anything.
+	var cilErrs []error
 	for _, m := range b.spec.SELinux.Modules {
-		sec.modules = append(sec.modules, b.spec.SELinuxModule(m))
+		path := b.spec.SELinuxModule(m)
+		if _, err := selinux.ParseFile(path); err != nil {
+			cilErrs = append(cilErrs, err)
+		}
+		sec.modules = append(sec.modules, path)
+	}
+	if err := errors.Join(cilErrs...); err != nil {
+		return fmt.Errorf("SELinux modules:\n%w", err)
 	}
 	inputs := append(slices.Clone(sec.auditFiles), sec.modules...)
+	if sec.seccomp != nil {
+		add, _ := filepath.Glob(filepath.Join(b.spec.SeccompDir(), "*"))
+		inputs = append(inputs, add...)
+	}
 	for _, f := range inputs {
 		d, err := manifest.FileDigest(f)
 		if err != nil {
@@ -70,17 +86,6 @@ func (b *build) prepareSecurity() error {
 		}
 		rel, _ := filepath.Rel(b.spec.Dir, f)
 		b.img.Inputs[rel] = d
-	}
-	if sec.seccomp != nil {
-		add, _ := filepath.Glob(filepath.Join(b.spec.SeccompDir(), "*"))
-		for _, f := range add {
-			d, err := manifest.FileDigest(f)
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(b.spec.Dir, f)
-			b.img.Inputs[rel] = d
-		}
 	}
 	b.sec = sec
 	return nil
@@ -94,10 +99,12 @@ func (b *build) stepSecurity(ctx context.Context, st *progress.Step) error {
 	root := b.path("root")
 	sec := b.sec
 	dir := filepath.Join(root, SeccompDir)
-	for name, data := range sec.seccomp {
+	if len(sec.seccomp) > 0 {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
+	}
+	for name, data := range sec.seccomp {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			return fmt.Errorf("installing seccomp profile %s: %w", name, err)
 		}

@@ -329,14 +329,7 @@ func TestConflictIsRejected(t *testing.T) {
 }
 
 func TestCompileBPF(t *testing.T) {
-	a, err := LoadAdditions(policiesDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Strict(a)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := repoProfile(t, Strict)
 	progs := map[string][]byte{}
 	for _, arch := range Arches() {
 		t.Run(arch, func(t *testing.T) {

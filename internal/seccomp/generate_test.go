@@ -78,14 +78,7 @@ func TestGeneratedValidate(t *testing.T) {
 // the chmod family that exists there is restricted rather than allowed,
 // and that chmod's absence on aarch64 is no obstacle.
 func TestStrictCoversEveryAlias(t *testing.T) {
-	a, err := LoadAdditions(policiesDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Strict(a)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := repoProfile(t, Strict)
 	v := &validator{p: p, def: p.defaultAction()}
 	for _, tc := range []struct {
 		arch    string
@@ -126,14 +119,7 @@ func TestStrictCoversEveryAlias(t *testing.T) {
 // the strict block with fchmodat2 left allowed is reported on both
 // architectures.
 func TestStrictWithoutAnAliasWarns(t *testing.T) {
-	a, err := LoadAdditions(policiesDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Strict(a)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := repoProfile(t, Strict)
 	for _, sc := range p.Seccomp.Syscalls {
 		if slices.Contains(sc.Names, "fchmodat2") && len(sc.Args) > 0 {
 			sc.Names = slices.DeleteFunc(sc.Names, func(n string) bool { return n == "fchmodat2" })
@@ -167,14 +153,7 @@ func TestStrictWithoutAnAliasWarns(t *testing.T) {
 // revoked calls are gone for a container with Docker's default
 // capabilities and back with the capability that gates them.
 func TestAdditions(t *testing.T) {
-	a, err := LoadAdditions(policiesDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Default(a)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := repoProfile(t, Default)
 	docker := &Profile{File: "docker.json", Seccomp: mobyseccomp.DefaultProfile()}
 	for _, tc := range []struct {
 		arch, name string
@@ -286,4 +265,19 @@ func TestPoliciesDir(t *testing.T) {
 			}
 		}
 	}
+}
+
+// repoProfile builds a profile (Default or Strict) from the repo's own
+// additions, failing the test if either step fails.
+func repoProfile(t *testing.T, build func(*Additions) (*Profile, error)) *Profile {
+	t.Helper()
+	a, err := LoadAdditions(policiesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := build(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -9,8 +9,6 @@ package selinux
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 )
 
@@ -146,13 +144,3 @@ func Parse(name, src string) ([]Statement, error) {
 }
 
 func joinErrs(errs []string) error { return fmt.Errorf("%s", strings.Join(errs, "\n")) }
-
-// Modules lists the CIL modules in dir, in name order.
-func Modules(dir string) ([]string, error) {
-	m, err := filepath.Glob(filepath.Join(dir, "*.cil"))
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(m)
-	return m, nil
-}

@@ -41,7 +41,7 @@ func TestParse(t *testing.T) {
 
 // TestRepoModules checks every module in policies/selinux/.
 func TestRepoModules(t *testing.T) {
-	mods, err := Modules(filepath.Join("..", "..", "policies", "selinux"))
+	mods, err := filepath.Glob(filepath.Join("..", "..", "policies", "selinux", "*.cil"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,27 +13,18 @@ import (
 	"strings"
 
 	"github.com/bulwark/bulwark/internal/osbuild/toolroot"
-	"github.com/bulwark/bulwark/internal/selinux"
 )
 
 // Priority is the module priority: above the distribution's 100, so a
 // Bulwark module of the same name as a stock one replaces it.
 const Priority = "400"
 
-// Install checks and installs modules (host paths) into policy's store in
-// root, rebuilding the policy once for all of them.
+// Install compiles modules (host paths, already read by selinux.ParseFile
+// when the build was validated) into policy's store in root, rebuilding the
+// policy once for all of them.
 func Install(ctx context.Context, tools, root, policy string, modules []string) error {
 	if len(modules) == 0 {
 		return nil
-	}
-	var errs []string
-	for _, m := range modules {
-		if _, err := selinux.ParseFile(m); err != nil {
-			errs = append(errs, err.Error())
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("SELinux modules:\n%s", strings.Join(errs, "\n"))
 	}
 	// semodule reads the modules inside the tool root's namespace: stage
 	// them in the image tree (bound at the same path) and remove them after.

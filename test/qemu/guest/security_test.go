@@ -77,6 +77,8 @@ func importBusybox(t *testing.T) {
 	}
 }
 
+var keyRE = regexp.MustCompile(`^[a-z0-9_]+$`)
+
 // runIn runs script in a new container and returns its output as key=value
 // pairs (lines "key=value"); other lines are kept under "".
 func runIn(t *testing.T, opts []string, script string) map[string]string {
@@ -90,7 +92,7 @@ func runIn(t *testing.T, opts []string, script string) map[string]string {
 	}
 	kv := map[string]string{}
 	for _, l := range strings.Split(out, "\n") {
-		if k, v, ok := strings.Cut(l, "="); ok && regexp.MustCompile(`^[a-z0-9_]+$`).MatchString(k) {
+		if k, v, ok := strings.Cut(l, "="); ok && keyRE.MatchString(k) {
 			kv[k] = v
 		} else {
 			kv[""] += l + "\n"
