@@ -92,8 +92,17 @@ func CheckCredentials(arch string, args []string) []Credential {
 		`echo ` + MarkerDone,
 		`systemctl --no-block poweroff`,
 	}, "\n")
+	return ConsoleScriptCredentials(arch, "bulwark-check", "Bulwark test harness check", script)
+}
+
+// ConsoleScriptCredentials returns SMBIOS credentials that add a unit
+// name.service running script with its output on the serial console,
+// ordered after multi-user.target and pulled in by it. Type=exec, so a
+// script that waits on `systemctl is-system-running --wait` does not make
+// the boot wait for the script itself.
+func ConsoleScriptCredentials(arch, name, description, script string) []Credential {
 	unit := fmt.Sprintf(`[Unit]
-Description=Bulwark test harness check
+Description=%s
 After=multi-user.target
 DefaultDependencies=no
 
@@ -103,10 +112,10 @@ StandardOutput=tty
 StandardError=tty
 TTYPath=%s
 ExecStart=/bin/sh -c %s
-`, ConsoleDevice(arch), UnitQuote(script))
+`, description, ConsoleDevice(arch), UnitQuote(script))
 	return []Credential{
-		{Name: "systemd.extra-unit.bulwark-check.service", Value: []byte(unit)},
-		{Name: "systemd.unit-dropin.multi-user.target", Value: []byte("[Unit]\nWants=bulwark-check.service\n")},
+		{Name: "systemd.extra-unit." + name + ".service", Value: []byte(unit)},
+		{Name: "systemd.unit-dropin.multi-user.target", Value: []byte("[Unit]\nWants=" + name + ".service\n")},
 	}
 }
 

@@ -53,22 +53,7 @@ func benchCredentials(arch string) []qemu.Credential {
 		`echo "` + markerRunning + ` state=$state uptime=$(cut -d" " -f1 /proc/uptime) failed=$failed"`,
 		`echo "` + markerAnalyze + ` $(systemd-analyze time 2>&1 | head -n1)"`,
 	}, "\n")
-	unit := fmt.Sprintf(`[Unit]
-Description=Bulwark bench boot marker
-After=multi-user.target
-DefaultDependencies=no
-
-[Service]
-Type=exec
-StandardOutput=tty
-StandardError=tty
-TTYPath=%s
-ExecStart=/bin/sh -c %s
-`, qemu.ConsoleDevice(arch), qemu.UnitQuote(script))
-	return []qemu.Credential{
-		{Name: "systemd.extra-unit.bulwark-bench.service", Value: []byte(unit)},
-		{Name: "systemd.unit-dropin.multi-user.target", Value: []byte("[Unit]\nWants=bulwark-bench.service\n")},
-	}
+	return qemu.ConsoleScriptCredentials(arch, "bulwark-bench", "Bulwark bench boot marker", script)
 }
 
 // markerFields parses "MARKER k=v k=v" into its fields.
