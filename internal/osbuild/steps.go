@@ -17,9 +17,11 @@ import (
 	"github.com/bulwark/bulwark/internal/osbuild/disk"
 	"github.com/bulwark/bulwark/internal/osbuild/esp"
 	"github.com/bulwark/bulwark/internal/osbuild/fsimage"
+	"github.com/bulwark/bulwark/internal/osbuild/imagecache"
 	"github.com/bulwark/bulwark/internal/osbuild/label"
 	"github.com/bulwark/bulwark/internal/osbuild/rootfs"
 	"github.com/bulwark/bulwark/internal/osbuild/toolroot"
+	"github.com/bulwark/bulwark/internal/osbuild/treedigest"
 	"github.com/bulwark/bulwark/internal/osbuild/uki"
 	"github.com/bulwark/bulwark/internal/progress"
 	"github.com/bulwark/bulwark/internal/runlog"
@@ -75,9 +77,8 @@ func (b *build) preflight(ctx context.Context, st *progress.Step, debArch, path 
 // stepRootfs assembles the rootfs, or reuses the cached one built from the
 // same lock, and copies it into the work directory.
 func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
-	key := b.rootfsKey()
-	cached := filepath.Join(b.o.CacheDir, "rootfs", b.arch.Name+"-"+key)
-	if _, err := os.Stat(filepath.Join(cached, ".bulwark-complete")); err == nil {
+	cached := b.rootfsDir()
+	if rootfsComplete(cached) {
 		st.Printf("reusing cached rootfs %s", cached)
 	} else {
 		os.RemoveAll(cached)
@@ -90,7 +91,7 @@ func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
 			return err
 		}
 		st.Printf("assembling %d packages for %s with mmdebstrap (log: %s)", len(b.lock.Architectures[b.arch.Name].Packages), b.arch.Debian, cached+".log")
-		err = rootfs.Build(ctx, rootfs.Options{
+		err := rootfs.Build(ctx, rootfs.Options{
 			Arch: b.arch, Source: b.source(), Pins: b.lock.Architectures[b.arch.Name].Packages,
 			Drivers: b.spec.Kernel.InitrdDrivers, DebDir: filepath.Join(b.o.CacheDir, "debs", b.arch.Debian),
 			Out: tmp, Epoch: b.epoch, LogFile: cached + ".log", Step: st, SemoduleRecorder: toolroot.SemoduleRecorder,
@@ -224,8 +225,7 @@ func (b *build) stepUSR(ctx context.Context, st *progress.Step) error {
 		return err
 	}
 	part := b.layout.Get(layout.USRA)
-	st.Printf("mkfs.erofs %s (compression: %s)", usr, orNone(b.spec.Disk.USRCompression))
-	size, err := fsimage.EROFS(ctx, b.tools, usr, b.path("usr.img"), layout.DerivedUUID(b.spec.Name+"/"+b.arch.Name, "usr-fs"), b.spec.Disk.USRCompression, b.epoch)
+	size, reused, err := b.usrImage(ctx, st, usr, b.path("usr.img"))
 	if err != nil {
 		return err
 	}
@@ -234,8 +234,53 @@ func (b *build) stepUSR(ctx context.Context, st *progress.Step) error {
 	}
 	b.img.USRBytes = size
 	b.files[layout.USRA] = b.path("usr.img")
-	st.Done("%s of %s partition (%.0f%%)", progress.Bytes(size), progress.Bytes(part.Size), 100*float64(size)/float64(part.Size))
+	how := "built"
+	if reused {
+		how = "reused"
+	}
+	st.Done("%s of %s partition (%.0f%%), %s", progress.Bytes(size), progress.Bytes(part.Size), 100*float64(size)/float64(part.Size), how)
 	return nil
+}
+
+// usrImageRecipe changes whenever what goes into the /usr image's cache key
+// changes.
+const usrImageRecipe = "usr-erofs-v1"
+
+// usrImage writes the EROFS image of the tree at usr to out, or links the
+// one an earlier build made from an identical tree with the same tools and
+// options: the tree is hashed (a second or two) instead of compressed
+// again (about ten). The image is read-only from here on (verity and disk
+// only read it), which the hard link into the cache relies on.
+func (b *build) usrImage(ctx context.Context, st *progress.Step, usr, out string) (size int64, reused bool, err error) {
+	uuid := layout.DerivedUUID(b.spec.Name+"/"+b.arch.Name, "usr-fs")
+	tree, err := treedigest.Digest(usr)
+	if err != nil {
+		return 0, false, err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%d\n%s\n", usrImageRecipe, filepath.Base(b.tools), uuid, b.spec.Disk.USRCompression, b.epoch.Unix(), tree)
+	key := hex.EncodeToString(h.Sum(nil))[:16]
+	cache := imagecache.Cache{Dir: filepath.Join(b.o.CacheDir, "images"), Keep: 2}
+	prefix := "usr-" + b.arch.Name
+	if ok, err := cache.Get(prefix, key, out); err != nil {
+		return 0, false, err
+	} else if ok {
+		st.Printf("reusing cached /usr image %s-%s (tree %s unchanged)", prefix, key, tree[:16])
+		fi, err := os.Stat(out)
+		if err != nil {
+			return 0, false, err
+		}
+		return fi.Size(), true, nil
+	}
+	st.Printf("mkfs.erofs %s (compression: %s; tree %s)", usr, orNone(b.spec.Disk.USRCompression), tree[:16])
+	if size, err = fsimage.EROFS(ctx, b.tools, usr, out, uuid, b.spec.Disk.USRCompression, b.epoch); err != nil {
+		return 0, false, err
+	}
+	if err := cache.Put(prefix, key, out); err != nil {
+		// The image is built and correct; only the next build loses.
+		st.Printf("warning: not cached: %v", err)
+	}
+	return size, false, nil
 }
 
 func orNone(s string) string {

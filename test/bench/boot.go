@@ -24,7 +24,13 @@ const (
 	markerMultiUser = "BULWARK-BENCH-MULTI-USER"
 	markerRunning   = "BULWARK-BENCH-RUNNING"
 	markerAnalyze   = "BULWARK-BENCH-ANALYZE"
+	markerBlame     = "BULWARK-BENCH-BLAME"
 )
+
+// blameUnits is how many of systemd-analyze blame's slowest units a boot
+// keeps: enough to say where a boot's time went, short enough for one
+// console line.
+const blameUnits = 10
 
 // BootOutcome is one boot, as the report keeps it.
 type BootOutcome struct {
@@ -37,13 +43,16 @@ type BootOutcome struct {
 	State       string  `json:"state"` // systemctl is-system-running, once the boot finished
 	Failed      string  `json:"failedUnits,omitempty"`
 	Analyze     string  `json:"systemdAnalyze,omitempty"`
-	Error       string  `json:"error,omitempty"`
+	// Blame is systemd-analyze blame's slowest units ("16.503s
+	// docker.service"): what the boot section's ratio is made of.
+	Blame []string `json:"blame,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 // benchCredentials add a unit, ordered after multi-user.target and pulled
 // in by it, that prints the markers on the serial console: multi-user
 // reached with the guest's uptime, then the finished boot's state and
-// systemd-analyze's split. Type=exec so is-system-running --wait does not
+// systemd-analyze's split and its slowest units on one line. Type=exec so is-system-running --wait does not
 // wait for the unit itself.
 func benchCredentials(arch string) []qemu.Credential {
 	script := strings.Join([]string{
@@ -52,8 +61,25 @@ func benchCredentials(arch string) []qemu.Credential {
 		`failed=$(systemctl --failed --no-legend --plain | cut -d" " -f1 | paste -sd, -)`,
 		`echo "` + markerRunning + ` state=$state uptime=$(cut -d" " -f1 /proc/uptime) failed=$failed"`,
 		`echo "` + markerAnalyze + ` $(systemd-analyze time 2>&1 | head -n1)"`,
+		`echo "` + markerBlame + ` $(systemd-analyze blame --no-pager 2>&1 | head -n` + strconv.Itoa(blameUnits) + ` | sed 's/^ *//' | paste -sd';' -)"`,
 	}, "\n")
 	return qemu.ConsoleScriptCredentials(arch, "bulwark-bench", "Bulwark bench boot marker", script)
+}
+
+// parseBlame splits the blame marker's line ("MARKER 16.5s a.service;2.1s
+// b.service") into its entries.
+func parseBlame(line string) []string {
+	_, rest, ok := strings.Cut(line, markerBlame)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, e := range strings.Split(rest, ";") {
+		if e = strings.Join(strings.Fields(e), " "); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // markerFields parses "MARKER k=v k=v" into its fields.
@@ -190,6 +216,9 @@ func (b *bench) bootOnce(ctx context.Context, a, image, ignition, dir string, tc
 		out.State, out.Failed = f["state"], f["failed"]
 		if l, err := vm.Console.WaitFor(ctx, markerAnalyze, 10*time.Second); err == nil {
 			_, out.Analyze, _ = strings.Cut(l, markerAnalyze+" ")
+		}
+		if l, err := vm.Console.WaitFor(ctx, markerBlame, 10*time.Second); err == nil {
+			out.Blame = parseBlame(l)
 		}
 	}
 	return out, nil

@@ -42,6 +42,23 @@ func TestMarkerFields(t *testing.T) {
 	}
 }
 
+func TestParseBlame(t *testing.T) {
+	tests := []struct {
+		line string
+		want []string
+	}{
+		{"x BULWARK-BENCH-BLAME 16.503s nodecfg-firstboot.service;1min 2.1s docker.service;  812ms  lxcfs.service",
+			[]string{"16.503s nodecfg-firstboot.service", "1min 2.1s docker.service", "812ms lxcfs.service"}},
+		{"BULWARK-BENCH-BLAME ", nil},
+		{"no marker", nil},
+	}
+	for _, tc := range tests {
+		if got := parseBlame(tc.line); strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("parseBlame(%q) = %q; want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
 func TestBenchCredentials(t *testing.T) {
 	for _, a := range []string{"x86_64", "aarch64"} {
 		c := benchCredentials(a)
@@ -49,7 +66,7 @@ func TestBenchCredentials(t *testing.T) {
 			t.Fatalf("%s: credentials %v", a, c)
 		}
 		unit := string(c[0].Value)
-		for _, want := range []string{"After=multi-user.target", "Type=exec", markerMultiUser, markerRunning, markerAnalyze, "is-system-running --wait"} {
+		for _, want := range []string{"After=multi-user.target", "Type=exec", markerMultiUser, markerRunning, markerAnalyze, markerBlame, "is-system-running --wait", "systemd-analyze blame"} {
 			if !strings.Contains(unit, want) {
 				t.Errorf("%s unit lacks %q:\n%s", a, want, unit)
 			}

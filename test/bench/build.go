@@ -34,6 +34,9 @@ type buildRun struct {
 	// What the build reused, from its own output: a "warm" build that
 	// rebuilt its rootfs is not warm.
 	RootfsReused, ToolsReused bool
+	// UsrReused: osbuild found the /usr EROFS image of an identical tree
+	// in its cache and did not compress /usr again.
+	UsrReused bool
 	Log                       string
 	Sizes                     imageSize
 }
@@ -46,17 +49,12 @@ func (r *buildRun) Raw() string {
 	return filepath.Join(r.Out, r.Image.Name+"-"+r.Arch+".raw")
 }
 
-// errColdRootfs stops a build that was meant to be warm but found no
-// cached rootfs, where a cold one is too slow to run by surprise.
-var errColdRootfs = errors.New("no cached rootfs for this lock")
-
 // buildOptions configure one timed build.
 type buildOptions struct {
 	arch, kind  string
 	index       int
 	cache       string
 	keepWork    bool
-	abortIfCold bool
 	goCache     string // GOCACHE for the build, "" for the host's
 }
 
@@ -73,8 +71,6 @@ func (b *bench) runBuild(ctx context.Context, bo buildOptions) (*buildRun, error
 	if bo.keepWork {
 		args = append(args, "--keep-work")
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	cmd := exec.CommandContext(ctx, b.o.Osbuild, args...)
 	// An interrupt lets osbuild remove its work directory and partial outputs.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -111,10 +107,8 @@ func (b *bench) runBuild(ctx context.Context, bo buildOptions) (*buildRun, error
 				r.RootfsReused = true
 			case strings.Contains(l, "reusing tool root"):
 				r.ToolsReused = true
-			case strings.Contains(l, "rootfs: install packages: checking"), strings.Contains(l, "with mmdebstrap"):
-				if bo.abortIfCold {
-					cancel(errColdRootfs)
-				}
+			case strings.Contains(l, "reusing cached /usr image"):
+				r.UsrReused = true
 			}
 		}
 		io.Copy(io.Discard, pr)
@@ -123,9 +117,6 @@ func (b *bench) runBuild(ctx context.Context, bo buildOptions) (*buildRun, error
 	r.Elapsed = time.Since(start)
 	pw.Close()
 	<-done
-	if errors.Is(context.Cause(ctx), errColdRootfs) {
-		return nil, errColdRootfs
-	}
 	if err != nil {
 		return nil, fmt.Errorf("osbuild build --arch %s failed after %s (log: %s): %w", bo.arch, r.Elapsed.Round(time.Second), r.Log, err)
 	}
@@ -146,8 +137,8 @@ func (b *bench) runBuild(ctx context.Context, bo buildOptions) (*buildRun, error
 			}
 		}
 	}
-	fmt.Fprintf(b.w, "bench: %s %s: %s, peak RSS %s (rootfs reused: %t, tool root reused: %t)\n",
-		bo.arch, r.Name(), r.Elapsed.Round(100*time.Millisecond), progress.Bytes(r.PeakRSS), r.RootfsReused, r.ToolsReused)
+	fmt.Fprintf(b.w, "bench: %s %s: %s, peak RSS %s (rootfs reused: %t, tool root reused: %t, /usr image reused: %t)\n",
+		bo.arch, r.Name(), r.Elapsed.Round(100*time.Millisecond), progress.Bytes(r.PeakRSS), r.RootfsReused, r.ToolsReused, r.UsrReused)
 	return r, nil
 }
 
@@ -222,11 +213,9 @@ func (b *bench) buildArch(ctx context.Context, a string) error {
 	b.caches[a] = cache
 	for i, extra := 1, 0; i <= warm+extra; i++ {
 		keep := repro && ((cold > 0 && i == 1) || (cold == 0 && i <= 2))
-		r, err := b.runBuild(ctx, buildOptions{arch: a, kind: kindWarm, index: i - extra, cache: cache, keepWork: keep, abortIfCold: foreign && !b.o.Aarch64Cold})
-		if errors.Is(err, errColdRootfs) {
-			b.r.Skip(b.w, "build."+a+".warm", fmt.Sprintf("%s has no %s rootfs for this lock and a cold %s build takes ~15 min (run `make image ARCH=%s` first, or pass -aarch64-cold)", b.o.Cache, a, a, a))
-			return nil
-		}
+		// Without a cached rootfs for this lock (an aarch64 cache that
+		// never built it) the first run is cold; the plan said so.
+		r, err := b.runBuild(ctx, buildOptions{arch: a, kind: kindWarm, index: i - extra, cache: cache, keepWork: keep})
 		if err != nil {
 			return err
 		}
@@ -352,6 +341,9 @@ func (b *bench) recordBuilds(a, kind string, runs []*buildRun) {
 		if r.ToolsReused {
 			reused["tool root"]++
 		}
+		if r.UsrReused {
+			reused["usr"]++
+		}
 	}
 	if n == 0 {
 		return
@@ -361,7 +353,7 @@ func (b *bench) recordBuilds(a, kind string, runs []*buildRun) {
 		b.r.Add(buildKey(a, kind, "step."+k+"_s"), unitSeconds, seconds(steps[k]...))
 	}
 	b.r.Add(buildKey(a, kind, "peak_rss_bytes"), unitBytes, rss)
-	b.r.Facts[buildKey(a, kind, "caches")] = fmt.Sprintf("%d run(s); rootfs reused in %d, tool root reused in %d", n, reused["rootfs"], reused["tool root"])
+	b.r.Facts[buildKey(a, kind, "caches")] = fmt.Sprintf("%d run(s); rootfs reused in %d, tool root reused in %d, /usr image reused in %d", n, reused["rootfs"], reused["tool root"], reused["usr"])
 }
 
 // repoSpec is the spec's path inside the repo copy.
@@ -419,12 +411,13 @@ func (b *bench) seedCold(cache, debArch string) error {
 }
 
 // seedWarm makes an osbuild cache from the local one by hard links: the
-// arch's rootfs trees, the tool roots, the .debs and apt lists. osbuild
-// only ever copies a cached rootfs, so the links are never written through.
+// arch's rootfs trees and /usr images, the tool roots, the .debs and apt
+// lists. osbuild only ever copies a cached rootfs and only reads a cached
+// image, so the links are never written through.
 func (b *bench) seedWarm(cache, a, debArch string) error {
 	os.RemoveAll(cache)
 	var errs []error
-	for sub, pattern := range map[string]string{"rootfs": a + "-*", "tools": "*", "debs": debArch, "apt": "*"} {
+	for sub, pattern := range map[string]string{"rootfs": a + "-*", "images": "usr-" + a + "-*.img", "tools": "*", "debs": debArch, "apt": "*"} {
 		m, _ := filepath.Glob(filepath.Join(b.o.Cache, sub, pattern))
 		m = slices.DeleteFunc(m, func(p string) bool { return strings.HasSuffix(p, ".partial") })
 		if len(m) == 0 {

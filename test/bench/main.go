@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/bulwark/bulwark/internal/imagespec"
+	"github.com/bulwark/bulwark/internal/osbuild"
 )
 
 const (
@@ -273,7 +274,7 @@ func newBench(ctx context.Context, o *Options, stdout io.Writer) (*bench, error)
 	b.r.Machine = DescribeMachine(ctx)
 	b.r.Source = DescribeSource(ctx, spec.Dir, o.Spec, lock.File)
 	b.r.Settings = *o
-	in := planInput{usrBytes: 600 << 20, plainCached: map[string]bool{}}
+	in := planInput{usrBytes: 600 << 20, plainCached: map[string]bool{}, rootfsCached: map[string]bool{}}
 	if usr := b.usrTree(); usr != "" {
 		if st, err := treeSize(usr); err == nil {
 			in.usrBytes = st.bytes
@@ -282,6 +283,9 @@ func newBench(ctx context.Context, o *Options, stdout io.Writer) (*bench, error)
 	for _, a := range o.Arches {
 		if _, ok, err := b.plainLocation(a); err == nil && ok {
 			in.plainCached[a] = true
+		}
+		if _, ok, err := osbuild.CachedRootfs(o.Spec, a, o.Cache); err == nil && ok {
+			in.rootfsCached[a] = true
 		}
 	}
 	b.r.Plan = Plan(o, in)
@@ -292,7 +296,7 @@ func newBench(ctx context.Context, o *Options, stdout io.Writer) (*bench, error)
 func (b *bench) planNotes() []string {
 	var n []string
 	if slices.Contains(b.o.Arches, "aarch64") && !b.o.Aarch64Cold && (b.o.Selected("build") || b.o.Selected("repro")) {
-		n = append(n, "aarch64 builds are warm only: a cold one takes ~15 min under qemu-user (opt in with -aarch64-cold); a warm build needs the aarch64 rootfs of this lock in "+b.o.Cache+" (make image ARCH=aarch64)")
+		n = append(n, "aarch64 builds are warm only: a cold one takes ~15 min under qemu-user (opt in with -aarch64-cold); when "+b.o.Cache+" has no aarch64 rootfs of this lock yet (a fresh machine, a new lock), the first aarch64 build is that cold one (afterwards cached: `make test` and `make image ARCH=aarch64` leave it there)")
 	}
 	if slices.Contains(b.o.Arches, "aarch64") && !b.o.PlainAarch64 && b.o.Selected("boot") {
 		n = append(n, "aarch64 boots only the Bulwark image: the plain Debian image for aarch64 takes ~15 min to build under qemu-user (opt in with -plain-aarch64)")

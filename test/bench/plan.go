@@ -65,6 +65,9 @@ type PlanItem struct {
 type planInput struct {
 	usrBytes    int64 // size of the /usr tree the usrfs section will use
 	plainCached map[string]bool
+	// rootfsCached: the local cache has the arch's rootfs for this lock,
+	// so the bench's warm builds (seeded from it) are warm.
+	rootfsCached map[string]bool
 }
 
 // Plan lists the work o asks for with time estimates.
@@ -88,8 +91,12 @@ func Plan(o *Options, in planInput) []PlanItem {
 			add("build", "x86_64 warm build (cached rootfs)", o.Runs.Warm, estWarmX86)
 			add("build", "x86_64 incremental build (one overlay file changed)", o.Runs.Incremental, estWarmX86)
 		case "aarch64":
-			if o.Aarch64Cold {
+			switch {
+			case o.Aarch64Cold:
 				add("build", "aarch64 cold build (qemu-user)", o.Runs.Cold, estColdA64)
+			case !in.rootfsCached[a]:
+				// The first warm build finds no rootfs and is the cold one.
+				add("build", "aarch64 cold build (no aarch64 rootfs of this lock cached yet)", 1, estColdA64)
 			}
 			add("build", "aarch64 warm build (rootfs from the local cache)", o.Runs.A64Warm, estWarmA64)
 		}

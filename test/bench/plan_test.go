@@ -64,7 +64,7 @@ func TestPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := planInput{usrBytes: 600 << 20, plainCached: map[string]bool{}}
+	in := planInput{usrBytes: 600 << 20, plainCached: map[string]bool{}, rootfsCached: map[string]bool{"x86_64": true, "aarch64": true}}
 	p := Plan(o, in)
 	var whats []string
 	for _, it := range p {
@@ -84,6 +84,11 @@ func TestPlan(t *testing.T) {
 	if total := PlanTotal(p); total > 45*time.Minute {
 		t.Errorf("default plan is estimated at %s; it must fit the 45 minute budget", total)
 	}
+	in.rootfsCached["aarch64"] = false
+	if got := PlanTotal(Plan(o, in)); got != PlanTotal(p)+estColdA64 {
+		t.Errorf("without a cached aarch64 rootfs the plan takes %s; want the cold build's %s more than %s", got, estColdA64, PlanTotal(p))
+	}
+	in.rootfsCached["aarch64"] = true
 	in.plainCached["x86_64"] = true
 	if cached := PlanTotal(Plan(o, in)); cached != PlanTotal(p)-estPlainX86 {
 		t.Errorf("with the plain image cached the plan takes %s; want %s less than %s", cached, estPlainX86, PlanTotal(p))
