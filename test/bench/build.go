@@ -37,8 +37,8 @@ type buildRun struct {
 	// UsrReused: osbuild found the /usr EROFS image of an identical tree
 	// in its cache and did not compress /usr again.
 	UsrReused bool
-	Log                       string
-	Sizes                     imageSize
+	Log       string
+	Sizes     imageSize
 }
 
 // Name is how the report refers to the run: cold#1, warm#2.
@@ -51,11 +51,11 @@ func (r *buildRun) Raw() string {
 
 // buildOptions configure one timed build.
 type buildOptions struct {
-	arch, kind  string
-	index       int
-	cache       string
-	keepWork    bool
-	goCache     string // GOCACHE for the build, "" for the host's
+	arch, kind string
+	index      int
+	cache      string
+	keepWork   bool
+	goCache    string // GOCACHE for the build, "" for the host's
 }
 
 // runBuild runs osbuild as a child process, so that its time and peak
