@@ -42,7 +42,7 @@ func TestMarkerFields(t *testing.T) {
 	}
 }
 
-func TestParseBlame(t *testing.T) {
+func TestMarkerList(t *testing.T) {
 	tests := []struct {
 		line string
 		want []string
@@ -53,8 +53,8 @@ func TestParseBlame(t *testing.T) {
 		{"no marker", nil},
 	}
 	for _, tc := range tests {
-		if got := parseBlame(tc.line); strings.Join(got, "|") != strings.Join(tc.want, "|") {
-			t.Errorf("parseBlame(%q) = %q; want %q", tc.line, got, tc.want)
+		if got := markerList(tc.line, markerBlame); strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("markerList(%q) = %q; want %q", tc.line, got, tc.want)
 		}
 	}
 }
@@ -66,7 +66,7 @@ func TestBenchCredentials(t *testing.T) {
 			t.Fatalf("%s: credentials %v", a, c)
 		}
 		unit := string(c[0].Value)
-		for _, want := range []string{"After=multi-user.target", "Type=exec", markerMultiUser, markerRunning, markerAnalyze, markerBlame, "is-system-running --wait", "systemd-analyze blame"} {
+		for _, want := range []string{"After=multi-user.target", "Type=exec", markerMultiUser, markerRunning, markerAnalyze, markerBlame, markerChain, "is-system-running --wait", "systemd-analyze blame", "critical-chain"} {
 			if !strings.Contains(unit, want) {
 				t.Errorf("%s unit lacks %q:\n%s", a, want, unit)
 			}
