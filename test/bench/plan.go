@@ -36,7 +36,7 @@ const (
 	estColdX86    = 3*time.Minute + 30*time.Second // tool root ~35 s, rootfs 1m34-2m17, rest
 	estWarmX86    = time.Minute                    // measured 33-60 s
 	estColdA64    = 15 * time.Minute               // packages configure under qemu-user
-	estWarmA64    = 2 * time.Minute
+	estWarmA64    = time.Minute                    // measured 31-47 s
 	estBootX86    = 2 * time.Minute // multi-user 1m15-2m, dockerd right after
 	estBootA64    = 3 * time.Minute
 	estPlainX86   = 4 * time.Minute // mmdebstrap + initramfs-tools + mkfs, once; cached after

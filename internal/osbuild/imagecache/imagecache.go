@@ -11,6 +11,8 @@
 package imagecache
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -57,8 +59,11 @@ func (c Cache) Put(prefix, key, src string) error {
 		return fmt.Errorf("creating image cache: %w", err)
 	}
 	final := c.entry(prefix, key)
-	tmp := final + ".partial"
-	os.Remove(tmp)
+	// A name of its own: two builds may cache the same key at once, and
+	// one must never write into the file the other linked.
+	var r [8]byte
+	rand.Read(r[:])
+	tmp := final + "." + hex.EncodeToString(r[:]) + ".partial"
 	if err := linkOrCopy(src, tmp); err != nil {
 		return fmt.Errorf("caching image %s: %w", src, err)
 	}
@@ -98,7 +103,8 @@ func (c Cache) prune(prefix string) error {
 }
 
 // linkOrCopy hard-links src to dst, or copies it (fsynced) when they are
-// on different filesystems.
+// on different filesystems. dst must not exist: an existing file may be
+// another build's link to an image, which a copy would overwrite.
 func linkOrCopy(src, dst string) error {
 	if err := os.Link(src, dst); err == nil {
 		return nil
@@ -108,7 +114,7 @@ func linkOrCopy(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}

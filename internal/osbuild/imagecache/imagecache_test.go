@@ -79,3 +79,28 @@ func TestPutPrunesLeastRecentlyUsed(t *testing.T) {
 		t.Errorf("aarch64 entry: %v", err)
 	}
 }
+
+// TestPutSameKeyTwice: a second Put of a key (another build of the same
+// tree) replaces the entry and leaves the first build's file as it was;
+// the cache never writes through a link.
+func TestPutSameKeyTwice(t *testing.T) {
+	dir := t.TempDir()
+	c := Cache{Dir: filepath.Join(dir, "cache"), Keep: 2}
+	first, second := filepath.Join(dir, "first.img"), filepath.Join(dir, "second.img")
+	for p, body := range map[string]string{first: "first build", second: "second build"} {
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{first, second} {
+		if err := c.Put("usr-x86_64", "k", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, _ := os.ReadFile(first); string(b) != "first build" {
+		t.Errorf("the first build's image reads %q after the second Put; want it untouched", b)
+	}
+	if b, _ := os.ReadFile(c.entry("usr-x86_64", "k")); string(b) != "second build" {
+		t.Errorf("entry reads %q; want the second build's", b)
+	}
+}
