@@ -37,7 +37,7 @@ const (
 	estWarmX86    = time.Minute                    // measured 33-60 s
 	estColdA64    = 15 * time.Minute               // packages configure under qemu-user
 	estWarmA64    = time.Minute                    // measured 31-47 s
-	estBootX86    = 2 * time.Minute // multi-user 1m15-2m, dockerd right after
+	estBootX86    = 2 * time.Minute                // multi-user 1m15-2m, dockerd right after
 	estBootA64    = 3 * time.Minute
 	estPlainX86   = 4 * time.Minute // mmdebstrap + initramfs-tools + mkfs, once; cached after
 	estPlainA64   = 15 * time.Minute
