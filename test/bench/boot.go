@@ -249,7 +249,7 @@ func (b *bench) boots(ctx context.Context) error {
 			continue
 		}
 		images := map[string]string{imgBulwark: raw}
-		if a == "x86_64" || b.o.PlainAarch64 {
+		if _, cached, _ := b.plainLocation(a); wantPlain(b.o, a, cached) {
 			p, err := b.plainImage(ctx, a)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("plain %s image: %w", a, err))

@@ -298,8 +298,8 @@ func (b *bench) planNotes() []string {
 	if slices.Contains(b.o.Arches, "aarch64") && !b.o.Aarch64Cold && (b.o.Selected("build") || b.o.Selected("repro")) {
 		n = append(n, "aarch64 builds are warm only: a cold one takes ~15 min under qemu-user (opt in with -aarch64-cold); when "+b.o.Cache+" has no aarch64 rootfs of this lock yet (a fresh machine, a new lock), the first aarch64 build is that cold one (afterwards cached: `make test` and `make image ARCH=aarch64` leave it there)")
 	}
-	if slices.Contains(b.o.Arches, "aarch64") && !b.o.PlainAarch64 && b.o.Selected("boot") {
-		n = append(n, "aarch64 boots only the Bulwark image: the plain Debian image for aarch64 takes ~15 min to build under qemu-user (opt in with -plain-aarch64)")
+	if _, cached, _ := b.plainLocation("aarch64"); slices.Contains(b.o.Arches, "aarch64") && !wantPlain(b.o, "aarch64", cached) && b.o.Selected("boot") {
+		n = append(n, "aarch64 boots only the Bulwark image: the plain Debian image for aarch64 takes ~15 min to build under qemu-user (opt in with -plain-aarch64 once; it is cached and booted by default afterwards)")
 	}
 	if b.o.Selected("build") && !b.o.ColdNetwork {
 		n = append(n, "cold = empty tool-root, rootfs and apt caches; the image's .debs are hard-linked from the local cache (downloads are the network, not osbuild; -cold-network downloads them)")

@@ -93,6 +93,15 @@ func TestPlan(t *testing.T) {
 	if cached := PlanTotal(Plan(o, in)); cached != PlanTotal(p)-estPlainX86 {
 		t.Errorf("with the plain image cached the plan takes %s; want %s less than %s", cached, estPlainX86, PlanTotal(p))
 	}
+	in.plainCached["aarch64"] = true
+	all = ""
+	for _, it := range Plan(o, in) {
+		all += it.What + "\n"
+	}
+	if !strings.Contains(all, "aarch64 boot of the plain") || strings.Contains(all, "aarch64 plain Debian image") {
+		t.Errorf("with the plain aarch64 image cached, the plan should boot it without building it:\n%s", all)
+	}
+	in.plainCached["aarch64"] = false
 	o.Aarch64Cold, o.PlainAarch64 = true, true
 	all = ""
 	for _, it := range Plan(o, in) {
