@@ -223,12 +223,15 @@ func (r *Report) WriteTable(w io.Writer, base *Report) {
 		rows = nil
 	}
 	if len(r.Facts) > 0 {
+		// Facts are text: left-aligned, however they start.
 		fmt.Fprintf(w, "\n== facts ==\n")
-		for _, k := range sortedKeys(r.Facts) {
-			rows = append(rows, []string{k, r.Facts[k]})
+		width := 0
+		for k := range r.Facts {
+			width = max(width, utf8.RuneCountInString(k))
 		}
-		writeAligned(w, rows)
-		rows = nil
+		for _, k := range sortedKeys(r.Facts) {
+			fmt.Fprintf(w, "%-*s  %s\n", width, k, r.Facts[k])
+		}
 	}
 	if len(r.Skipped) > 0 {
 		fmt.Fprintf(w, "\n== not measured ==\n")

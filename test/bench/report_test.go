@@ -26,6 +26,8 @@ func sampleReport() *Report {
 	r.Add(usrfsKey(ours, "time_s"), unitSeconds, []float64{0.5, 0.7})
 	r.Add(bootKey("x86_64", imgPlain, msMultiUser), unitSeconds, nil)
 	r.Facts[reproFactKey("x86_64", "verdict")] = "identical: 2 builds"
+	// A fact that starts with a digit is still text, left-aligned.
+	r.Facts["build.x86_64.warm.caches"] = "2 run(s); rootfs reused in 2, tool root reused in 2, /usr image reused in 2"
 	r.Skip(&bytes.Buffer{}, "build.aarch64.warm", "no cached rootfs")
 	r.Errors["boot"] = "x86_64 plain boot 1: timeout\nconsole: ..."
 	r.addRatios()
