@@ -35,24 +35,26 @@ var defaultRuns = Runs{Cold: 2, Warm: 3, Incremental: 3, A64Warm: 3, Usrfs: 3, B
 // Estimates of one run of each kind on the development machine (2 cores,
 // TCG, x86_64 host). They only size the plan; nothing depends on them.
 const (
-	estColdX86    = 3*time.Minute + 30*time.Second // tool root ~35 s, rootfs 1m34-2m17, rest
-	estWarmX86    = time.Minute                    // measured 33-60 s
-	estColdA64    = 15 * time.Minute               // packages configure under qemu-user
-	estWarmA64    = time.Minute                    // measured 31-47 s
-	estBootX86    = 2 * time.Minute                // multi-user 1m15-2m, dockerd right after
-	estBootA64    = 3 * time.Minute
-	estPlainX86   = 4 * time.Minute // mmdebstrap + initramfs-tools + mkfs, once; cached after
-	estPlainA64   = 15 * time.Minute
-	estFirstboot  = 2 * time.Second // one round of both tools, with process start-up
-	estUsrfsFixed = 2 * time.Second // per writer run: tool start-up, cleanup
+	estColdX86      = 3*time.Minute + 30*time.Second // measured 3m16-3m23 (tool root 44 s, rootfs 1m46-1m51)
+	estWarmX86      = 40 * time.Second               // measured 24-46 s
+	estColdA64      = 15 * time.Minute               // packages configure under qemu-user
+	estWarmA64      = 45 * time.Second               // measured 26-49 s
+	estBootX86      = 2*time.Minute + 15*time.Second // Bulwark: dockerd TLS 1m50-2m12, then the marker's report
+	estBootA64      = 1*time.Minute + 50*time.Second // Bulwark: 1m17-1m37
+	estPlainBootX86 = 1*time.Minute + 15*time.Second // plain: 1m1-1m13
+	estPlainBootA64 = time.Minute                    // plain: 55-56 s
+	estPlainX86     = 4 * time.Minute                // mmdebstrap + initramfs-tools + mkfs, once; cached after
+	estPlainA64     = 16 * time.Minute               // measured 15m44s under qemu-user
+	estFirstboot    = 2 * time.Second                // one round of both tools, with process start-up
+	estUsrfsFixed   = 2 * time.Second                // per writer run: tool start-up, cleanup
 )
 
 // usrfsCost is seconds per GiB of /usr for each writer on 2 cores, from
-// runs on /usr/share of the x86_64 rootfs (59 MiB, 5648 entries) while VMs
-// ran beside them (which took from 1x to 2x as long); used for the plan only.
+// make bench on the x86_64 rootfs's whole /usr (537.6 MiB, 14,051 entries;
+// squashfs-xz from an earlier run on /usr/share); used for the plan only.
 var usrfsCost = map[string]float64{
-	"ours": 20, "erofs": 9, "erofs-lz4hc": 25,
-	"squashfs-gzip": 55, "squashfs-zstd": 80, "squashfs-xz": 200,
+	"ours": 21, "erofs": 4, "erofs-lz4hc": 36,
+	"squashfs-gzip": 60, "squashfs-zstd": 55, "squashfs-xz": 200,
 }
 
 // PlanItem is one line of the plan printed before any work starts.
@@ -112,16 +114,16 @@ func Plan(o *Options, in planInput) []PlanItem {
 	if o.Selected("boot") {
 		for _, a := range o.Arches {
 			plain := wantPlain(o, a, in.plainCached[a])
-			runs, each, plainEst := o.Runs.Boot, estBootX86, estPlainX86
+			runs, each, plainEach, plainEst := o.Runs.Boot, estBootX86, estPlainBootX86, estPlainX86
 			if a == "aarch64" {
-				runs, each, plainEst = o.Runs.A64Boot, estBootA64, estPlainA64
+				runs, each, plainEach, plainEst = o.Runs.A64Boot, estBootA64, estPlainBootA64, estPlainA64
 			}
 			if plain && !in.plainCached[a] {
 				add("boot", a+" plain Debian image (mmdebstrap, once, then cached)", 1, plainEst)
 			}
 			add("boot", a+" boot of the Bulwark image", runs, each)
 			if plain {
-				add("boot", a+" boot of the plain Debian image", runs, each)
+				add("boot", a+" boot of the plain Debian image", runs, plainEach)
 			}
 		}
 	}
