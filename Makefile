@@ -69,7 +69,7 @@ test: deps test-unit test-root ## everything: unit, root-only, image checks and 
 	$(MAKE) test-qemu ARCH=aarch64
 
 BENCH_FLAGS ?=
-bench: deps build example-node ## builds, /usr writers, boots and first boot against the alternatives (~45 min); table + $(OUT)/bench.json (BENCH_FLAGS="-only usrfs,firstboot -runs 3")
+bench: deps build example-node ## builds, /usr writers, boots and first boot against the alternatives (~35 min); table + $(OUT)/bench.json (BENCH_FLAGS="-only usrfs,firstboot -runs 3")
 	$(GO) run ./test/bench -spec $(SPEC) -cache $(CACHE) -images $(OUT) -json $(OUT)/bench.json -markdown $(OUT)/bench.md $(BENCH_FLAGS)
 
 lint: ## gofmt and go vet
