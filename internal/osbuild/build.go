@@ -33,6 +33,10 @@ type BuildOptions struct {
 	CacheDir string
 	// KeepWork leaves the work directory for debugging.
 	KeepWork bool
+	// FreshUSR compresses /usr even when the image cache has it (and
+	// caches the result as usual): for tests that check mkfs.erofs's
+	// output is reproducible, which a cache hit would not exercise.
+	FreshUSR bool
 	Stdout   io.Writer
 }
 

@@ -262,7 +262,9 @@ func (b *build) usrImage(ctx context.Context, st *progress.Step, usr, out string
 	key := hex.EncodeToString(h.Sum(nil))[:16]
 	cache := imagecache.Cache{Dir: filepath.Join(b.o.CacheDir, "images"), Keep: 2}
 	prefix := "usr-" + b.arch.Name
-	if ok, err := cache.Get(prefix, key, out); err != nil {
+	if b.o.FreshUSR {
+		st.Printf("not looking in the /usr image cache (fresh /usr asked for)")
+	} else if ok, err := cache.Get(prefix, key, out); err != nil {
 		return 0, false, err
 	} else if ok {
 		st.Printf("reusing cached /usr image %s-%s (tree %s unchanged)", prefix, key, tree[:16])
