@@ -19,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -88,7 +87,7 @@ func (c Cache) prune(prefix string) error {
 	}
 	var list []aged
 	for _, m := range matches {
-		if fi, err := os.Stat(m); err == nil && strings.HasSuffix(m, ".img") {
+		if fi, err := os.Stat(m); err == nil {
 			list = append(list, aged{m, fi.ModTime()})
 		}
 	}
