@@ -63,4 +63,5 @@ require (
 	go.opentelemetry.io/otel/sdk/metric v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	gotest.tools/v3 v3.5.2 // indirect
+	pault.ag/go/debian v0.19.0 // indirect
 )

@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
+	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/osbuild"
 	"github.com/bulwark/bulwark/internal/osbuild/inspect"
 	"github.com/bulwark/bulwark/internal/qemu"
@@ -23,14 +25,21 @@ const (
 	exitFailed = 1 // the work itself failed
 	exitUsage  = 2 // bad flags or arguments
 	exitCheck  = 3 // inspect found the image inconsistent
-	exitCancel = 130
+	// exitOutdated: `lock --check` found locked packages the archive has
+	// newer versions of.
+	exitOutdated = 4
+	exitCancel   = 130
 )
 
 const usage = `usage: osbuild <command> [flags]
 
 commands:
   lock SPEC                      resolve SPEC's packages to exact versions in SPEC.lock
+                                 (--check: write nothing, list locked packages the archive
+                                 has newer versions of, security updates marked; exit 4 if any)
   build SPEC --arch A --out DIR  build DIR/<name>-<A>.raw (and .qcow2), manifest.json, SHA256SUMS
+                                 (--lock strict|refresh: when the archive and the package cache
+                                 both lack a locked package, fail (default) or relock and go on)
   inspect IMAGE.raw              print partitions, UKI command line, verity hash; check the tree
   boot IMAGE --arch A            boot IMAGE in QEMU on a throw-away overlay, console here
                                  (--ignition FILE passes a config through fw_cfg; Ctrl-A X quits)
@@ -58,9 +67,13 @@ func run(ctx context.Context, args []string) int {
 	case "lock":
 		fs := flag.NewFlagSet("lock", flag.ContinueOnError)
 		cache := fs.String("cache", ".cache", "cache directory")
+		check := fs.Bool("check", false, "write nothing; list locked packages the archive has newer versions of (exit 4 if any)")
 		spec, perr := parse(fs, args[1:])
 		if perr != nil {
 			return exitUsage
+		}
+		if *check {
+			return lockCheck(ctx, spec, *cache)
 		}
 		_, err = osbuild.Lock(ctx, osbuild.LockOptions{SpecPath: spec, CacheDir: *cache, Stdout: os.Stdout})
 	case "build":
@@ -69,11 +82,17 @@ func run(ctx context.Context, args []string) int {
 		out := fs.String("out", "out", "output directory")
 		cache := fs.String("cache", ".cache", "cache directory (downloads, assembled rootfs)")
 		keep := fs.Bool("keep-work", false, "keep the work directory for debugging")
+		lockFlag := fs.String("lock", string(osbuild.LockStrict), "when a locked package is in neither the archive nor the package cache: strict (fail, naming each) or refresh (relock, print what moved, go on)")
 		spec, perr := parse(fs, args[1:])
 		if perr != nil {
 			return exitUsage
 		}
-		_, err = osbuild.Build(ctx, osbuild.BuildOptions{SpecPath: spec, Arch: *a, OutDir: *out, CacheDir: *cache, KeepWork: *keep, Stdout: os.Stdout})
+		mode, merr := osbuild.ParseLockMode(*lockFlag)
+		if merr != nil {
+			fmt.Fprintf(os.Stderr, "osbuild build: %v\n", merr)
+			return exitUsage
+		}
+		_, err = osbuild.Build(ctx, osbuild.BuildOptions{SpecPath: spec, Arch: *a, OutDir: *out, CacheDir: *cache, KeepWork: *keep, Lock: mode, Stdout: os.Stdout})
 	case "inspect":
 		fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 		noVerify := fs.Bool("no-verify", false, "skip checking the verity tree against USR-A")
@@ -115,6 +134,32 @@ func run(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// lockCheck prints the locked packages the archive has newer versions of.
+func lockCheck(ctx context.Context, spec, cache string) int {
+	var log strings.Builder
+	outdated, err := osbuild.CheckLock(ctx, osbuild.LockOptions{SpecPath: spec, CacheDir: cache, Stdout: &log})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%sosbuild: %v\n", log.String(), err)
+		if errors.Is(err, context.Canceled) {
+			return exitCancel
+		}
+		return exitFailed
+	}
+	if len(outdated) == 0 {
+		fmt.Printf("osbuild: %s: every locked package is the newest the archive offers\n", spec)
+		return exitOK
+	}
+	security := 0
+	for _, c := range outdated {
+		fmt.Printf("  %s\n", c)
+		if imagespec.SecuritySuite(c.New.Suite) {
+			security++
+		}
+	}
+	fmt.Printf("osbuild: %s: %d locked package(s) are older than the archive's (%d security update(s)); run `osbuild lock %s`\n", spec, len(outdated), security, spec)
+	return exitOutdated
 }
 
 // boot runs the image interactively on an overlay in a temp directory.

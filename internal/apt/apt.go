@@ -1,7 +1,9 @@
 // Package apt resolves a Debian package list to exact versions for a target
 // architecture, using the host's apt against a private, throw-away apt root.
 // It is how `osbuild lock` pins what a build installs: apt itself does the
-// dependency solving, so the lock matches what mmdebstrap would install.
+// dependency solving and picks candidates across the release's suites
+// (trixie, trixie-updates, trixie-security), so the lock matches what apt
+// would install; the signed indexes then say where each version came from.
 package apt
 
 import (
@@ -17,11 +19,37 @@ import (
 	"strings"
 )
 
-// Source is a Debian archive.
+// Suite is one suite of a release and the archive that serves it (the
+// security suite lives in its own archive, debian-security).
+type Suite struct {
+	Name   string
+	Mirror string
+}
+
+// Source is where a release's packages come from: its suites, in order of
+// preference when one version is in several, and the components.
 type Source struct {
-	Mirror     string
-	Suite      string
+	Suites     []Suite
 	Components []string
+}
+
+// Lines returns one sources.list line per suite, verified with Keyring.
+func (s Source) Lines() []string {
+	out := make([]string, 0, len(s.Suites))
+	for _, su := range s.Suites {
+		out = append(out, fmt.Sprintf("deb [signed-by=%s] %s %s %s", Keyring, su.Mirror, su.Name, strings.Join(s.Components, " ")))
+	}
+	return out
+}
+
+// Mirror returns the archive that serves suite, or "".
+func (s Source) Mirror(suite string) string {
+	for _, su := range s.Suites {
+		if su.Name == suite {
+			return su.Mirror
+		}
+	}
+	return ""
 }
 
 // Pins returns apt's "name=version" form of a package set, sorted, as
@@ -42,6 +70,7 @@ const Keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
 type Root struct {
 	dir  string
 	conf string
+	src  Source
 }
 
 // NewRoot prepares an apt root in dir (created if missing) for the Debian
@@ -60,11 +89,13 @@ func NewRoot(dir, debArch string, src Source) (*Root, error) {
 	if err := os.WriteFile(filepath.Join(dir, "var/lib/dpkg/status"), nil, 0o644); err != nil {
 		return nil, fmt.Errorf("creating apt root: %w", err)
 	}
-	sources := fmt.Sprintf("deb [signed-by=%s] %s %s %s\n", Keyring, src.Mirror, src.Suite, strings.Join(src.Components, " "))
+	sources := strings.Join(src.Lines(), "\n") + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "etc/apt/sources.list"), []byte(sources), 0o644); err != nil {
 		return nil, fmt.Errorf("writing sources.list: %w", err)
 	}
 	conf := filepath.Join(dir, "apt.conf")
+	// Indexes are kept uncompressed (whatever the host's apt.conf.d says,
+	// which this root does not read) so Origins can parse them directly.
 	c := fmt.Sprintf(`Dir "%[1]s/";
 Dir::State::status "%[1]s/var/lib/dpkg/status";
 APT::Architecture "%[2]s";
@@ -73,11 +104,12 @@ APT::Install-Recommends "false";
 APT::Install-Suggests "false";
 Debug::NoLocking "true";
 Acquire::Languages "none";
+Acquire::GzipIndexes "false";
 `, dir, debArch)
 	if err := os.WriteFile(conf, []byte(c), 0o644); err != nil {
 		return nil, fmt.Errorf("writing apt.conf: %w", err)
 	}
-	return &Root{dir: dir, conf: conf}, nil
+	return &Root{dir: dir, conf: conf, src: src}, nil
 }
 
 func (r *Root) cmd(ctx context.Context, args ...string) *exec.Cmd {
@@ -86,7 +118,9 @@ func (r *Root) cmd(ctx context.Context, args ...string) *exec.Cmd {
 	return c
 }
 
-// Update downloads the package indexes.
+// Update downloads the package indexes of every suite. A suite that cannot
+// be fetched is an error: resolving without trixie-security would silently
+// lock packages without their security fixes.
 func (r *Root) Update(ctx context.Context) error {
 	out, err := r.cmd(ctx, "-q", "update").CombinedOutput()
 	if err != nil {
@@ -140,33 +174,23 @@ func aptErrors(out []byte) string {
 	return strings.Join(keep, "\n")
 }
 
-// Candidate returns the version apt would install of pkg.
-func (r *Root) Candidate(ctx context.Context, pkg string) (string, error) {
-	c := exec.CommandContext(ctx, "apt-cache", "show", "--no-all-versions", pkg)
-	c.Env = append(os.Environ(), "APT_CONFIG="+r.conf, "LC_ALL=C.UTF-8")
-	out, err := c.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("looking up %s: %s", pkg, aptErrors(out))
-	}
-	for _, l := range strings.Split(string(out), "\n") {
-		if v, ok := strings.CutPrefix(l, "Version: "); ok {
-			return v, nil
+// Deb822 renders the source as a deb822 .sources file, one stanza per
+// mirror, the format trixie's apt writes by default.
+func (s Source) Deb822() string {
+	var b strings.Builder
+	var mirrors []string
+	suites := map[string][]string{}
+	for _, su := range s.Suites {
+		if _, ok := suites[su.Mirror]; !ok {
+			mirrors = append(mirrors, su.Mirror)
 		}
+		suites[su.Mirror] = append(suites[su.Mirror], su.Name)
 	}
-	return "", fmt.Errorf("looking up %s: no version in the archive", pkg)
-}
-
-// Download fetches pkg=version as a .deb into dir and returns its path.
-func (r *Root) Download(ctx context.Context, pkg, version, dir string) (string, error) {
-	c := r.cmd(ctx, "-q", "download", pkg+"="+version)
-	c.Dir = dir
-	out, err := c.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("downloading %s=%s: %s", pkg, version, aptErrors(out))
+	for i, m := range mirrors {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "Types: deb\nURIs: %s\nSuites: %s\nComponents: %s\nSigned-By: %s\n", m, strings.Join(suites[m], " "), strings.Join(s.Components, " "), Keyring)
 	}
-	m, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
-	if len(m) != 1 {
-		return "", fmt.Errorf("downloading %s=%s: expected one .deb, found %d", pkg, version, len(m))
-	}
-	return m[0], nil
+	return b.String()
 }

@@ -3,6 +3,8 @@ package imagespec
 import (
 	"fmt"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -33,9 +35,47 @@ type Lock struct {
 	File string `yaml:"-"`
 }
 
-// ArchPackages maps package name to exact version.
+// ArchPackages maps package name to what is locked of it.
 type ArchPackages struct {
-	Packages map[string]string `yaml:"packages"`
+	Packages map[string]Package `yaml:"packages"`
+}
+
+// Package is one locked package: its exact version, the suite it was taken
+// from and the .deb's path and SHA256 as that suite's signed index stated
+// them. With these a build fetches and verifies each .deb without an index,
+// and finds it again in the content-addressed package cache after the
+// archive has moved on.
+type Package struct {
+	Version string `yaml:"version"`
+	Suite   string `yaml:"suite"`
+	Size    int64  `yaml:"size"`
+	SHA256  string `yaml:"sha256"`
+	Path    string `yaml:"path"`
+}
+
+// MarshalYAML writes a package on one line, so a package change is a
+// one-line diff in review.
+func (p Package) MarshalYAML() (any, error) {
+	n := &yaml.Node{Kind: yaml.MappingNode, Style: yaml.FlowStyle}
+	for _, kv := range [][2]string{{"version", p.Version}, {"suite", p.Suite}, {"size", strconv.FormatInt(p.Size, 10)}, {"sha256", p.SHA256}, {"path", p.Path}} {
+		v := &yaml.Node{Kind: yaml.ScalarNode, Value: kv[1]}
+		if kv[0] == "size" {
+			v.Tag = "!!int"
+		} else {
+			v.Tag = "!!str"
+		}
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: kv[0]}, v)
+	}
+	return n, nil
+}
+
+// Versions returns name → version, the form apt and dpkg speak.
+func (ap ArchPackages) Versions() map[string]string {
+	out := make(map[string]string, len(ap.Packages))
+	for n, p := range ap.Packages {
+		out[n] = p.Version
+	}
+	return out
 }
 
 // ToolPackages make up the native tool root: a small chroot of the image's
@@ -80,6 +120,32 @@ func LoadLock(path string, s *Spec, arches []string) (*Lock, error) {
 	if l.InputsDigest != s.PackageInputsDigest() {
 		errs.Add(pos.Line("$.inputsDigest"), "$.inputsDigest", "stale: the spec's packages or sources changed since the lock was written; run `osbuild lock %s`", s.File)
 	}
+	suites := map[string]bool{}
+	for _, su := range s.Debian.Suites {
+		suites[su.Name] = true
+	}
+	checkEntries := func(base string, ap ArchPackages) {
+		for name, p := range ap.Packages {
+			path := base + "." + name
+			switch {
+			case !pkgRe.MatchString(name):
+				errs.Add(pos.Line(path), path, "bad package name %q", name)
+			case p.Version == "" || strings.ContainsAny(p.Version, " \t="):
+				errs.Add(pos.Line(path), path+".version", "bad version %q", p.Version)
+			case !suites[p.Suite]:
+				errs.Add(pos.Line(path), path+".suite", "suite %q is not one of the spec's $.debian.suites", p.Suite)
+			case !sha256Re.MatchString(p.SHA256):
+				errs.Add(pos.Line(path), path+".sha256", "must be 64 lower-case hex digits, got %q", p.SHA256)
+			case p.Size <= 0:
+				errs.Add(pos.Line(path), path+".size", "must be the .deb's size in bytes, got %d", p.Size)
+			case !debPathRe.MatchString(p.Path) || strings.Contains(p.Path, ".."):
+				errs.Add(pos.Line(path), path+".path", "must be the .deb's path in the archive (pool/.../*.deb), got %q", p.Path)
+			}
+		}
+	}
+	for a, ap := range l.Tools {
+		checkEntries("$.tools."+a+".packages", ap)
+	}
 	if l.SourceDateEpoch <= 0 {
 		errs.Add(pos.Line("$.sourceDateEpoch"), "$.sourceDateEpoch", "must be a positive UNIX time")
 	}
@@ -99,12 +165,7 @@ func LoadLock(path string, s *Spec, arches []string) (*Lock, error) {
 				errs.Add(pos.Line("$.architectures."+a), "$.architectures."+a+".packages", "spec package %q is not in the lock", p)
 			}
 		}
-		for name, v := range ap.Packages {
-			if !pkgRe.MatchString(name) || v == "" || strings.ContainsAny(v, " \t") {
-				p := "$.architectures." + a + ".packages." + name
-				errs.Add(pos.Line(p), p, "bad package entry %q: %q", name, v)
-			}
-		}
+		checkEntries("$.architectures."+a+".packages", ap)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -139,8 +200,8 @@ func samePins(a, b map[string]ArchPackages) bool {
 		if !ok || len(ap.Packages) != len(bp.Packages) {
 			return false
 		}
-		for n, v := range ap.Packages {
-			if bp.Packages[n] != v {
+		for n, p := range ap.Packages {
+			if bp.Packages[n] != p {
 				return false
 			}
 		}
@@ -149,7 +210,12 @@ func samePins(a, b map[string]ArchPackages) bool {
 }
 
 // Pins returns "name=version" for every locked package of arch a, sorted.
-func (l *Lock) Pins(a string) []string { return apt.Pins(l.Architectures[a].Packages) }
+func (l *Lock) Pins(a string) []string { return apt.Pins(l.Architectures[a].Versions()) }
+
+var (
+	sha256Re  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	debPathRe = regexp.MustCompile(`^pool/[A-Za-z0-9+._~%/-]+\.deb$`)
+)
 
 // Marshal renders the lock with a header saying where it came from.
 func (l *Lock) Marshal() ([]byte, error) {

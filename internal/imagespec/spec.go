@@ -52,11 +52,20 @@ type Spec struct {
 	Dir  string `yaml:"-"`
 }
 
-// Debian names where packages come from.
+// Debian names where packages come from: one release and the suites of it
+// the image draws from. A container host needs its release's security
+// suite (trixie-security) and point-release updates (trixie-updates), not
+// only the release as it was frozen.
 type Debian struct {
-	Suite      string   `yaml:"suite"`
-	Mirror     string   `yaml:"mirror"`
-	Components []string `yaml:"components"`
+	Release    string        `yaml:"release"`
+	Components []string      `yaml:"components"`
+	Suites     []DebianSuite `yaml:"suites"`
+}
+
+// DebianSuite is one suite and the archive that serves it.
+type DebianSuite struct {
+	Name   string `yaml:"name"`
+	Mirror string `yaml:"mirror"`
 }
 
 // Packages lists Debian packages to install, for all arches and per arch.
@@ -253,12 +262,7 @@ func (s *Spec) validate(pos strictyaml.Positions) error {
 	if !nameRe.MatchString(s.Name) {
 		add("$.name", "must be lower-case letters, digits and dashes, got %q", s.Name)
 	}
-	if !suiteRe.MatchString(s.Debian.Suite) {
-		add("$.debian.suite", "must be a Debian suite name such as trixie, got %q", s.Debian.Suite)
-	}
-	if u, err := url.Parse(s.Debian.Mirror); err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") || (u.Host == "" && u.Scheme != "file") {
-		add("$.debian.mirror", "must be an http(s) or file URL, got %q", s.Debian.Mirror)
-	}
+	s.Debian.validate(add)
 	if len(s.Debian.Components) == 0 {
 		add("$.debian.components", "must list at least one component, such as main")
 	}
@@ -418,16 +422,53 @@ func checkUnique(add func(string, string, ...any), path string, list []string, e
 	}
 }
 
-// Source is the spec's Debian archive, as apt and mmdebstrap take it.
-func (d Debian) Source() apt.Source {
-	return apt.Source{Mirror: d.Mirror, Suite: d.Suite, Components: d.Components}
+// validate checks the release and its suites.
+func (d Debian) validate(add func(path, format string, args ...any)) {
+	if !suiteRe.MatchString(d.Release) {
+		add("$.debian.release", "must be a Debian release name such as trixie, got %q", d.Release)
+	}
+	if len(d.Suites) == 0 {
+		add("$.debian.suites", "must list the release's suites, e.g. %s, %s-updates and %s-security", d.Release, d.Release, d.Release)
+	}
+	seen := map[string]bool{}
+	for i, su := range d.Suites {
+		p := fmt.Sprintf("$.debian.suites[%d]", i)
+		switch {
+		case !suiteRe.MatchString(su.Name):
+			add(p+".name", "must be a Debian suite name such as %s-security, got %q", d.Release, su.Name)
+		case su.Name != d.Release && !strings.HasPrefix(su.Name, d.Release+"-"):
+			add(p+".name", "suite %q is not part of release %q: one image draws from one release", su.Name, d.Release)
+		case seen[su.Name]:
+			add(p+".name", "suite %q is listed twice", su.Name)
+		}
+		seen[su.Name] = true
+		if u, err := url.Parse(su.Mirror); err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") || (u.Host == "" && u.Scheme != "file") {
+			add(p+".mirror", "must be an http(s) or file URL, got %q", su.Mirror)
+		}
+	}
+	if len(d.Suites) > 0 && !seen[d.Release] && suiteRe.MatchString(d.Release) {
+		add("$.debian.suites", "must list the release itself (%s): its -updates and -security suites only carry what changed", d.Release)
+	}
 }
+
+// Source is the spec's Debian archive, as apt takes it.
+func (d Debian) Source() apt.Source {
+	src := apt.Source{Components: d.Components}
+	for _, su := range d.Suites {
+		src.Suites = append(src.Suites, apt.Suite{Name: su.Name, Mirror: strings.TrimSuffix(su.Mirror, "/")})
+	}
+	return src
+}
+
+// SecuritySuite reports whether suite carries the release's security
+// updates (Debian names it <release>-security).
+func SecuritySuite(suite string) bool { return strings.HasSuffix(suite, "-security") }
 
 // HasArch reports whether the spec builds for arch a.
 func (s *Spec) HasArch(a string) bool { return slices.Contains(s.Architectures, a) }
 
-// PackageInputsDigest hashes what decides the locked package set: suite,
-// mirror, components and package lists. The lock records it, so a build can
+// PackageInputsDigest hashes what decides the locked package set: release,
+// suites, mirrors, components and package lists. The lock records it, so a build can
 // tell that the spec's packages changed since the lock was written.
 func (s *Spec) PackageInputsDigest() string {
 	b, _ := json.Marshal(struct {

@@ -12,9 +12,11 @@ const base = `apiVersion: bulwark.dev/v1alpha1
 kind: ImageSpec
 name: test
 debian:
-  suite: trixie
-  mirror: http://deb.debian.org/debian
+  release: trixie
   components: [main]
+  suites:
+    - {name: trixie, mirror: http://deb.debian.org/debian}
+    - {name: trixie-security, mirror: http://deb.debian.org/debian-security}
 architectures: [x86_64, aarch64]
 packages:
   all: [systemd, docker.io]
@@ -80,8 +82,13 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown top-level key", "outputs: [raw, qcow2]", "outputs: [raw]\nextra: 1", []string{`$.extra: unknown key`}},
 		{"unknown nested key", "  esp: 128MiB", "  esp: 128MiB\n  espp: 1MiB", []string{"$.disk.espp: unknown key"}},
 		{"bad name", "name: test", "name: Test_1", []string{"$.name: must be lower-case"}},
-		{"bad suite", "suite: trixie", "suite: \"\"", []string{"$.debian.suite"}},
-		{"bad mirror", "mirror: http://deb.debian.org/debian", "mirror: deb.debian.org", []string{"$.debian.mirror"}},
+		{"bad release", "release: trixie", "release: \"\"", []string{"$.debian.release"}},
+		{"no suites", "  suites:\n    - {name: trixie, mirror: http://deb.debian.org/debian}\n    - {name: trixie-security, mirror: http://deb.debian.org/debian-security}", "  suites: []", []string{"$.debian.suites: must list the release's suites"}},
+		{"bad mirror", "mirror: http://deb.debian.org/debian}", "mirror: deb.debian.org}", []string{"$.debian.suites[0].mirror: must be an http(s) or file URL"}},
+		{"suite of another release", "name: trixie-security", "name: bookworm-security", []string{`$.debian.suites[1].name: suite "bookworm-security" is not part of release "trixie"`}},
+		{"suite twice", "name: trixie-security", "name: trixie", []string{`$.debian.suites[1].name: suite "trixie" is listed twice`}},
+		{"release not listed", "{name: trixie, mirror", "{name: trixie-updates, mirror", []string{"$.debian.suites: must list the release itself (trixie)"}},
+		{"old single-suite form", "  suites:\n", "  suite: trixie\n  suites:\n", []string{"$.debian.suite: unknown key"}},
 		{"no components", "components: [main]", "components: []", []string{"$.debian.components"}},
 		{"unknown arch", "architectures: [x86_64, aarch64]", "architectures: [x86_64, riscv64]", []string{`$.architectures[1]: unknown architecture "riscv64"`}},
 		{"duplicate arch", "architectures: [x86_64, aarch64]", "architectures: [x86_64, x86_64]", []string{`$.architectures[1]: "x86_64" is listed twice`}},

@@ -27,17 +27,26 @@ type File struct {
 
 // Image describes one built image.
 type Image struct {
-	Name           string            `json:"name"`
-	Arch           string            `json:"arch"`
-	Kernel         string            `json:"kernel"`
-	Cmdline        string            `json:"cmdline"`
-	VerityRootHash string            `json:"verityRootHash"`
-	USRBytes       int64             `json:"usrBytes"`
-	Layout         *layout.Layout    `json:"layout"`
-	Packages       map[string]string `json:"packages"`
-	Inputs         map[string]string `json:"inputs"`  // input file → sha256
-	Outputs        map[string]string `json:"outputs"` // output file → sha256
-	Steps          []progress.Timing `json:"steps"`
+	Name           string             `json:"name"`
+	Arch           string             `json:"arch"`
+	Kernel         string             `json:"kernel"`
+	Cmdline        string             `json:"cmdline"`
+	VerityRootHash string             `json:"verityRootHash"`
+	USRBytes       int64              `json:"usrBytes"`
+	Layout         *layout.Layout     `json:"layout"`
+	Packages       map[string]Package `json:"packages"`
+	Inputs         map[string]string  `json:"inputs"`  // input file → sha256
+	Outputs        map[string]string  `json:"outputs"` // output file → sha256
+	Steps          []progress.Timing  `json:"steps"`
+}
+
+// Package is one installed Debian package: its version, the suite of the
+// release it came from (trixie, trixie-updates, trixie-security) and the
+// SHA256 of the .deb it was installed from.
+type Package struct {
+	Version string `json:"version"`
+	Suite   string `json:"suite"`
+	SHA256  string `json:"sha256"`
 }
 
 // Update merges img into dir/manifest.json and rewrites dir/SHA256SUMS

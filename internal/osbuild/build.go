@@ -22,6 +22,7 @@ import (
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/osbuild/customize"
+	"github.com/bulwark/bulwark/internal/osbuild/pkgcache"
 	"github.com/bulwark/bulwark/internal/progress"
 )
 
@@ -37,12 +38,15 @@ type BuildOptions struct {
 	// caches the result as usual): for tests that check mkfs.erofs's
 	// output is reproducible, which a cache hit would not exercise.
 	FreshUSR bool
-	Stdout   io.Writer
+	// Lock says what to do when the archive moved past a locked package
+	// that the package cache does not have: fail (the default) or relock.
+	Lock   LockMode
+	Stdout io.Writer
 }
 
 // rootfsRecipe changes whenever the way a rootfs is assembled changes, so
 // cached trees from an older recipe are not reused.
-const rootfsRecipe = "rootfs-v2"
+const rootfsRecipe = "rootfs-v3"
 
 // build carries the state that flows between steps of one build.
 type build struct {
@@ -53,6 +57,7 @@ type build struct {
 	epoch   time.Time
 	work    string
 	tools   string // the native tool root
+	pkgs    *pkgcache.Cache
 	rep     *progress.Reporter
 	layout  *layout.Layout
 	files   map[string]string // partition label → image file
@@ -93,6 +98,7 @@ func Build(ctx context.Context, o BuildOptions) (*manifest.Image, error) {
 		name string
 		fn   func(context.Context, *progress.Step) error
 	}{
+		{"packages: locked .debs, verified", b.stepPackages},
 		{"tools: native tool root", b.stepTools},
 		{"rootfs: install packages", b.stepRootfs},
 		{"binaries: Go programs and unit files", b.stepGoBinaries},
@@ -134,12 +140,9 @@ func (b *build) validate() error {
 	if b.arch, err = arch.Lookup(b.o.Arch); err != nil {
 		return err
 	}
-	lock, err := imagespec.LoadLock(imagespec.LockPath(b.o.SpecPath), spec, []string{b.o.Arch})
-	if err != nil {
+	if err := b.loadLock(); err != nil {
 		return err
 	}
-	b.lock = lock
-	b.epoch = time.Unix(lock.SourceDateEpoch, 0).UTC()
 	if err := checkHost(b.arch, true); err != nil {
 		return err
 	}
@@ -155,12 +158,30 @@ func (b *build) validate() error {
 	if err := os.MkdirAll(b.o.CacheDir, 0o755); err != nil {
 		return fmt.Errorf("creating cache directory: %w", err)
 	}
+	if b.pkgs, err = pkgcache.Open(pkgCacheDir(b.o.CacheDir)); err != nil {
+		return err
+	}
 	b.img = &manifest.Image{Name: spec.Name, Arch: b.arch.Name, Layout: l,
 		Inputs: map[string]string{}, Outputs: map[string]string{}}
 	if err := b.prepareSecurity(); err != nil {
 		return err
 	}
 	return b.recordInputs()
+}
+
+// loadLock reads and checks the spec's lock, and takes the build's
+// timestamps from it; a refreshing build calls it again after relocking.
+func (b *build) loadLock() error {
+	lock, err := imagespec.LoadLock(imagespec.LockPath(b.o.SpecPath), b.spec, []string{b.o.Arch})
+	if err != nil {
+		return err
+	}
+	b.lock = lock
+	b.epoch = time.Unix(lock.SourceDateEpoch, 0).UTC()
+	if b.img != nil {
+		return b.recordInputs()
+	}
+	return nil
 }
 
 // recordInputs hashes the spec, lock and overlay trees into the manifest.
@@ -197,8 +218,8 @@ func (b *build) recordInputs() error {
 // digest hashes the parts of the inputs that decide the rootfs.
 func (b *build) rootfsKey() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%v\n%d\n", rootfsRecipe, b.arch.Name, b.spec.Debian.Mirror, b.spec.Debian.Suite, b.spec.Kernel.InitrdDrivers, b.lock.SourceDateEpoch)
-	fmt.Fprintln(h, strings.Join(b.lock.Pins(b.arch.Name), "\n"))
+	fmt.Fprintf(h, "%s\n%s\n%s\n%v\n%d\n%s\n", rootfsRecipe, b.arch.Name, b.spec.Debian.Release, b.spec.Kernel.InitrdDrivers, b.lock.SourceDateEpoch, lockedKey(b.lock.Architectures[b.arch.Name]))
+	fmt.Fprintln(h, b.spec.Debian.Source().Deb822())
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 

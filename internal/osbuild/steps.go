@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/bulwark/bulwark/internal/apt"
-	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/osbuild/customize"
@@ -34,43 +33,16 @@ func (b *build) path(name string) string { return filepath.Join(b.work, name) }
 
 // stepTools makes (or reuses) the native tool root from the locked tools.
 func (b *build) stepTools(ctx context.Context, st *progress.Step) error {
-	h, err := arch.Host()
+	ts, err := toolSpec(b.spec, b.lock, b.pkgs, b.path("repo-tools"))
 	if err != nil {
 		return err
 	}
-	host := h.Debian
-	pins, ok := b.lock.Tools[host]
-	if !ok {
-		return fmt.Errorf("%s: $.tools: no tool root locked for build host arch %s", b.lock.File, host)
-	}
-	if !toolroot.Cached(b.o.CacheDir, host, b.source(), pins.Packages) {
-		if err := b.preflight(ctx, st, host, "$.tools."+host, apt.Pins(pins.Packages)); err != nil {
-			return err
-		}
-	}
-	dir, err := toolroot.Ensure(ctx, b.o.CacheDir, host, b.source(), pins.Packages, func(s string) { st.Printf("%s", s) })
+	dir, err := toolroot.Ensure(ctx, b.o.CacheDir, ts, func(s string) { st.Printf("%s", s) })
 	if err != nil {
 		return err
 	}
 	b.tools = dir
-	st.Done("%d packages from %s for %s", len(pins.Packages), b.spec.Debian.Suite, host)
-	return nil
-}
-
-// preflight checks that the archive still has every locked version before a
-// long mmdebstrap run, and names the missing ones.
-func (b *build) preflight(ctx context.Context, st *progress.Step, debArch, path string, pins []string) error {
-	r, err := apt.NewRoot(filepath.Join(b.o.CacheDir, "apt", debArch), debArch, b.source())
-	if err != nil {
-		return err
-	}
-	st.Printf("checking %d locked versions against %s %s", len(pins), b.spec.Debian.Mirror, b.spec.Debian.Suite)
-	if err := r.Update(ctx); err != nil {
-		return err
-	}
-	if _, err := r.Resolve(ctx, pins); err != nil {
-		return fmt.Errorf("%s: %s: a locked package is not installable (run `osbuild lock %s` to move to what the archive has): %w", b.lock.File, path, b.spec.File, err)
-	}
+	st.Done("%d packages of %s for %s", len(ts.Pins), b.spec.Debian.Release, ts.Arch)
 	return nil
 }
 
@@ -87,13 +59,15 @@ func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
 		if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
 			return err
 		}
-		if err := b.preflight(ctx, st, b.arch.Debian, "$.architectures."+b.arch.Name, b.lock.Pins(b.arch.Name)); err != nil {
+		ap := b.lock.Architectures[b.arch.Name]
+		repo, err := b.pkgs.Repo(ctx, b.path("repo-"+b.arch.Debian), b.spec.Debian.Release, items(b.spec, ap))
+		if err != nil {
 			return err
 		}
 		st.Printf("assembling %d packages for %s with mmdebstrap (log: %s)", len(b.lock.Architectures[b.arch.Name].Packages), b.arch.Debian, cached+".log")
-		err := rootfs.Build(ctx, rootfs.Options{
-			Arch: b.arch, Source: b.source(), Pins: b.lock.Architectures[b.arch.Name].Packages,
-			Drivers: b.spec.Kernel.InitrdDrivers, DebDir: filepath.Join(b.o.CacheDir, "debs", b.arch.Debian),
+		err = rootfs.Build(ctx, rootfs.Options{
+			Arch: b.arch, Release: b.spec.Debian.Release, Repo: repo, Pins: ap.Versions(),
+			AptSources: b.source().Deb822(), Drivers: b.spec.Kernel.InitrdDrivers,
 			Out: tmp, Epoch: b.epoch, LogFile: cached + ".log", Step: st, SemoduleRecorder: toolroot.SemoduleRecorder,
 		})
 		if err != nil {
@@ -123,7 +97,15 @@ func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
 	if err != nil {
 		return err
 	}
-	b.img.Packages = pkgs
+	b.img.Packages = map[string]manifest.Package{}
+	locked := b.lock.Architectures[b.arch.Name].Packages
+	for n, v := range pkgs {
+		l := locked[n]
+		if l.Version != v {
+			return fmt.Errorf("rootfs has %s=%s, the lock says %q", n, v, l.Version)
+		}
+		b.img.Packages[n] = manifest.Package{Version: v, Suite: l.Suite, SHA256: l.SHA256}
+	}
 	mods, err := os.ReadDir(filepath.Join(root, "usr/lib/modules"))
 	if err != nil || len(mods) != 1 {
 		return fmt.Errorf("expected exactly one kernel in /usr/lib/modules, found %d (%v)", len(mods), err)

@@ -225,7 +225,7 @@ func (b *bench) firstboot(ctx context.Context) error {
 	}
 	res.Config, res.Ignition = cfg, version
 	host, _ := arch.Host()
-	if locked := b.lock.Tools[host.Debian].Packages["ignition"]; locked != "" && !strings.HasSuffix(version, " "+locked) {
+	if locked := b.lock.Tools[host.Debian].Packages["ignition"].Version; locked != "" && !strings.HasSuffix(version, " "+locked) {
 		b.r.Note(b.w, "the fetched %s is not the tool root's locked ignition %s", version, locked)
 	}
 	b.r.Firstboot = res

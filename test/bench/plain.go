@@ -16,7 +16,6 @@ import (
 
 	"github.com/vincent-petithory/dataurl"
 
-	"github.com/bulwark/bulwark/internal/apt"
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/layout"
@@ -54,7 +53,7 @@ const (
 // lock's versions where the lock has them (all of the spec's do; the
 // versioned kernel package too).
 func plainPackages(spec *imagespec.Spec, lock *imagespec.Lock, a string) []string {
-	pins := lock.Architectures[a].Packages
+	pins := lock.Architectures[a].Versions()
 	names := slices.DeleteFunc(spec.Packages.For(a), func(p string) bool { return slices.Contains(bulwarkOnly, p) })
 	names = append(names, plainExtra...)
 	for p := range pins {
@@ -188,7 +187,7 @@ func (b *bench) plainLocation(a string) (string, bool, error) {
 		return "", false, err
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s\n%s\n", plainRecipe, a, b.spec.Debian.Mirror, b.spec.Debian.Suite, strings.Join(pkgs, " "), cmdline)
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s\n", plainRecipe, a, strings.Join(b.spec.Debian.Source().Lines(), "\n"), strings.Join(pkgs, " "), cmdline)
 	for _, f := range files {
 		fmt.Fprintf(h, "%s %o %x\n", f.Path, f.Mode, sha256.Sum256(f.Data))
 	}
@@ -250,18 +249,16 @@ func (b *bench) buildPlain(ctx context.Context, a, dir string) error {
 		return err
 	}
 	defer logf.Close()
-	src := b.spec.Debian.Source()
-	debs := filepath.Join(b.o.Cache, "debs", target.Debian)
-	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	err = runlog.Run(ctx, runlog.Cmd{Name: "mmdebstrap", Log: logf, Env: []string{"LC_ALL=C.UTF-8"}, Args: []string{
+	// The plain image takes packages the lock does not have (plainExtra),
+	// so it installs from the release's suites, not from the package cache.
+	args := []string{
 		"--mode=root", "--variant=apt", "--format=directory", "--architectures=" + target.Debian,
 		"--aptopt=APT::Install-Recommends \"false\"", "--dpkgopt=force-unsafe-io",
 		"--include=" + strings.Join(pkgs, ","),
-		// Offer the cached .debs to apt, as osbuild does; apt checks them.
-		"--setup-hook=mkdir -p \"$1/var/cache/apt/archives/partial\"; for f in " + q(debs) + "/*.deb; do [ -e \"$f\" ] && ln -f \"$f\" \"$1/var/cache/apt/archives/\" 2>/dev/null || cp \"$f\" \"$1/var/cache/apt/archives/\" 2>/dev/null; done; true",
-		src.Suite, rootfs,
-		fmt.Sprintf("deb [signed-by=%s] %s %s %s", apt.Keyring, src.Mirror, src.Suite, strings.Join(src.Components, " ")),
-	}})
+		b.spec.Debian.Release, rootfs,
+	}
+	args = append(args, b.spec.Debian.Source().Lines()...)
+	err = runlog.Run(ctx, runlog.Cmd{Name: "mmdebstrap", Log: logf, Env: []string{"LC_ALL=C.UTF-8"}, Args: args})
 	if err != nil {
 		return fmt.Errorf("mmdebstrap (log: %s): %w", log, err)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/imagespec"
-	"github.com/bulwark/bulwark/internal/osbuild/toolroot"
+	"github.com/bulwark/bulwark/internal/osbuild"
 )
 
 // TestAssemblePlain makes the plain image's disk from a tiny fake rootfs
@@ -39,7 +39,7 @@ func TestAssemblePlain(t *testing.T) {
 	}
 	host, _ := arch.Host()
 	cache := filepath.Join(repo, ".cache")
-	if !toolroot.Cached(cache, host.Debian, spec.Debian.Source(), lock.Tools[host.Debian].Packages) {
+	if ok, err := osbuild.ToolRootCached(specPath, cache); err != nil || !ok {
 		t.Skip("no cached tool root for the lock (make image builds one)")
 	}
 	o, err := parseFlags([]string{"-cache", cache, "-work", t.TempDir()}, io.Discard)

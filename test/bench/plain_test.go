@@ -16,9 +16,9 @@ func TestPlainPackages(t *testing.T) {
 		All:    []string{"systemd", "docker.io", "selinux-policy-default", "auditd", "dracut", "systemd-boot-efi"},
 		X86_64: []string{"linux-image-amd64"},
 	}}
-	lock := &imagespec.Lock{Architectures: map[string]imagespec.ArchPackages{"x86_64": {Packages: map[string]string{
-		"systemd": "257.13-1", "docker.io": "26.1.5+dfsg1-9", "selinux-policy-default": "2:2.2", "auditd": "1:4.0", "dracut": "106",
-		"systemd-boot-efi": "257.13-1", "linux-image-amd64": "6.12.107-1", "linux-image-6.12.107+deb13-amd64": "6.12.107-1", "linux-base": "4.12",
+	lock := &imagespec.Lock{Architectures: map[string]imagespec.ArchPackages{"x86_64": {Packages: map[string]imagespec.Package{
+		"systemd": {Version: "257.13-1"}, "docker.io": {Version: "26.1.5+dfsg1-9"}, "selinux-policy-default": {Version: "2:2.2"}, "auditd": {Version: "1:4.0"}, "dracut": {Version: "106"},
+		"systemd-boot-efi": {Version: "257.13-1"}, "linux-image-amd64": {Version: "6.12.107-1"}, "linux-image-6.12.107+deb13-amd64": {Version: "6.12.107-1"}, "linux-base": {Version: "4.12"},
 	}}}}
 	got := plainPackages(spec, lock, "x86_64")
 	want := []string{"docker.io=26.1.5+dfsg1-9", "initramfs-tools", "linux-image-6.12.107+deb13-amd64=6.12.107-1", "linux-image-amd64=6.12.107-1", "systemd=257.13-1", "systemd-boot-efi=257.13-1"}

@@ -15,8 +15,8 @@ import (
 
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/layout"
+	"github.com/bulwark/bulwark/internal/osbuild"
 	"github.com/bulwark/bulwark/internal/osbuild/fsimage"
-	"github.com/bulwark/bulwark/internal/osbuild/toolroot"
 )
 
 // ours is osbuild's own /usr writer.
@@ -56,7 +56,7 @@ func (b *bench) usrWriters(ctx context.Context) (map[string]fsWriter, error) {
 		comp := b.spec.Disk.USRCompression
 		uuid := layout.DerivedUUID(b.spec.Name+"/"+host.Name, "usr-fs")
 		ws[ours] = fsWriter{
-			tool: fmt.Sprintf("osbuild fsimage.EROFS: erofs-utils %s (%s tool root): mkfs.erofs -z%s", b.lock.Tools[host.Debian].Packages["erofs-utils"], b.spec.Debian.Suite, comp),
+			tool: fmt.Sprintf("osbuild fsimage.EROFS: erofs-utils %s (%s tool root): mkfs.erofs -z%s", b.lock.Tools[host.Debian].Packages["erofs-utils"].Version, b.spec.Debian.Release, comp),
 			run: func(ctx context.Context, dir, out string) error {
 				_, err := fsimage.EROFS(ctx, tools, dir, out, uuid, comp, epoch)
 				return err
@@ -94,15 +94,11 @@ func (b *bench) toolRoot(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	pins, ok := b.lock.Tools[host.Debian]
-	if !ok {
-		return "", fmt.Errorf("%s: no tool root locked for %s", b.lock.File, host.Debian)
-	}
 	cache := b.o.Cache
 	if c := b.caches[host.Name]; c != "" {
 		cache = c
 	}
-	return toolroot.Ensure(ctx, cache, host.Debian, b.spec.Debian.Source(), pins.Packages, func(s string) { fmt.Fprintf(b.w, "    tools: %s\n", s) })
+	return osbuild.ToolRoot(ctx, b.spec.File, cache, func(s string) { fmt.Fprintf(b.w, "    tools: %s\n", s) })
 }
 
 // usrTree is the /usr the usrfs section writes: -usr, else the /usr of the

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/bulwark/bulwark/internal/arch"
-	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/nodecfg/render"
@@ -241,15 +240,7 @@ func toolRoot(t *testing.T) string {
 	if *specPath == "" || *cacheDir == "" {
 		t.Fatal("-spec and -cache are required: the tool root comes from the spec's lock")
 	}
-	spec, err := imagespec.Load(*specPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lock, err := imagespec.LoadLock(imagespec.LockPath(*specPath), spec, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tools, err := toolroot.Ensure(context.Background(), *cacheDir, imagespec.HostToolsArch, spec.Debian.Source(), lock.Tools[imagespec.HostToolsArch].Packages, func(s string) { t.Log(s) })
+	tools, err := osbuild.ToolRoot(context.Background(), *specPath, *cacheDir, func(s string) { t.Log(s) })
 	if err != nil {
 		t.Fatal(err)
 	}

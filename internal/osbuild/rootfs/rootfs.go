@@ -28,14 +28,17 @@ import (
 // Options configures one rootfs assembly.
 type Options struct {
 	Arch    arch.Arch
-	Source  apt.Source
+	Release string            // the image's release, mmdebstrap's suite argument
+	Repo    string            // sources.list line of a repository holding exactly Pins
 	Pins    map[string]string // package → exact version, from the lock
-	Drivers []string          // kernel modules the initrd carries
-	DebDir  string            // cache of downloaded .debs for this arch
-	Out     string            // directory to create; must not exist
-	Epoch   time.Time         // SOURCE_DATE_EPOCH for the whole assembly
-	LogFile string            // full mmdebstrap output
-	Step    *progress.Step
+	// AptSources becomes the image's /etc/apt/sources.list.d/debian.sources
+	// (the release's real suites), replacing the build's local repository.
+	AptSources string
+	Drivers    []string  // kernel modules the initrd carries
+	Out        string    // directory to create; must not exist
+	Epoch      time.Time // SOURCE_DATE_EPOCH for the whole assembly
+	LogFile    string    // full mmdebstrap output
+	Step       *progress.Step
 	// SemoduleRecorder, if set, replaces /usr/sbin/semodule while packages
 	// install, so the SELinux policy is compiled natively afterwards.
 	SemoduleRecorder string
@@ -48,12 +51,8 @@ var dracutModules = []string{"systemd", "systemd-initrd", "systemd-veritysetup",
 
 // Build creates opts.Out holding the installed rootfs and /boot/initrd.img.
 func Build(ctx context.Context, opts Options) error {
-	if err := os.MkdirAll(opts.DebDir, 0o755); err != nil {
-		return fmt.Errorf("creating package cache: %w", err)
-	}
 	includes := apt.Pins(opts.Pins)
 	q := shellQuote
-	saveDebs := fmt.Sprintf(`for f in "$1"/var/cache/apt/archives/*.deb; do [ -e "$f" ] && ln -f "$f" %s/ 2>/dev/null || cp -n "$f" %s/ 2>/dev/null; done; true`, q(opts.DebDir), q(opts.DebDir))
 	const hook = "/etc/kernel/postinst.d/dracut"
 	args := []string{
 		"--mode=root", "--variant=essential", "--verbose", "--format=directory",
@@ -61,19 +60,14 @@ func Build(ctx context.Context, opts Options) error {
 		"--aptopt=APT::Install-Recommends \"false\"",
 		"--dpkgopt=force-unsafe-io",
 		"--include=" + strings.Join(includes, ","),
-		// Offer cached .debs to apt; it checks their hashes against the index.
-		"--setup-hook=mkdir -p \"$1/var/cache/apt/archives/partial\"; for f in " + q(opts.DebDir) + "/*.deb; do [ -e \"$f\" ] && ln -f \"$f\" \"$1/var/cache/apt/archives/\" 2>/dev/null || cp \"$f\" \"$1/var/cache/apt/archives/\" 2>/dev/null; done; true",
-		"--essential-hook=" + saveDebs,
 		// Divert dracut's kernel hook: the real one runs once, below.
 		"--essential-hook=mkdir -p \"$1/etc/kernel/postinst.d\" && chroot \"$1\" dpkg-divert --quiet --local --rename --divert " + hook + ".bulwark --add " + hook + " && printf '#!/bin/sh\\nexit 0\\n' > \"$1" + hook + "\" && chmod 755 \"$1" + hook + "\"",
-		"--customize-hook=" + saveDebs,
 		"--customize-hook=rm -f \"$1" + hook + "\" && chroot \"$1\" dpkg-divert --quiet --local --rename --remove " + hook,
 		"--customize-hook=set -e; kver=$(ls \"$1/usr/lib/modules\"); chroot \"$1\" dracut --force --no-hostonly --reproducible --quiet" +
 			" --modules " + q(strings.Join(dracutModules, " ")) +
 			" --drivers " + q(strings.Join(opts.Drivers, " ")) +
 			" --kver \"$kver\" /boot/initrd.img; echo \"I: initrd for $kver: $(stat -c %s \"$1/boot/initrd.img\") bytes\"",
-		opts.Source.Suite, opts.Out,
-		fmt.Sprintf("deb [signed-by=%s] %s %s %s", apt.Keyring, opts.Source.Mirror, opts.Source.Suite, strings.Join(opts.Source.Components, " ")),
+		opts.Release, opts.Out, opts.Repo,
 	}
 	if opts.SemoduleRecorder != "" {
 		rec := opts.Out + ".semodule"
@@ -87,8 +81,7 @@ func Build(ctx context.Context, opts Options) error {
 		args = append(args[:len(args)-3:len(args)-3],
 			"--essential-hook=chroot \"$1\" dpkg-divert --quiet --local --rename --divert "+sm+".bulwark --add "+sm+" && cp "+q(rec)+" \"$1"+sm+"\"",
 			"--customize-hook=rm -f \"$1"+sm+"\" && chroot \"$1\" dpkg-divert --quiet --local --rename --remove "+sm)
-		args = append(args, opts.Source.Suite, opts.Out,
-			fmt.Sprintf("deb [signed-by=%s] %s %s %s", apt.Keyring, opts.Source.Mirror, opts.Source.Suite, strings.Join(opts.Source.Components, " ")))
+		args = append(args, opts.Release, opts.Out, opts.Repo)
 	}
 	logf, err := os.Create(opts.LogFile)
 	if err != nil {
@@ -120,7 +113,30 @@ func Build(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("assembling %s rootfs (full log: %s): %w", opts.Arch.Name, opts.LogFile, err)
 	}
+	if err := writeAptSources(opts.Out, opts.AptSources); err != nil {
+		return err
+	}
 	return CheckInstalled(opts.Out, opts.Pins)
+}
+
+// writeAptSources replaces the sources mmdebstrap wrote (the build's local
+// repository, a path on the build host) with the release's real suites, so
+// the image names where its packages came from.
+func writeAptSources(root, sources string) error {
+	d := filepath.Join(root, "etc/apt/sources.list.d")
+	old, _ := filepath.Glob(filepath.Join(d, "*"))
+	for _, p := range append(old, filepath.Join(root, "etc/apt/sources.list")) {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("replacing the image's apt sources: %w", err)
+		}
+	}
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(d, "debian.sources"), []byte(sources), 0o644); err != nil {
+		return fmt.Errorf("writing the image's apt sources: %w", err)
+	}
+	return nil
 }
 
 // Installed reads the package set from the rootfs's dpkg database.

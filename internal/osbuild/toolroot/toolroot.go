@@ -20,16 +20,26 @@ import (
 	"github.com/bulwark/bulwark/internal/runlog"
 )
 
-func location(cacheDir, debArch string, src apt.Source, pins map[string]string) (string, []string, error) {
-	inc := apt.Pins(pins)
-	key := digest(debArch + "\n" + src.Mirror + "\n" + src.Suite + "\n" + strings.Join(inc, "\n"))
-	dir, err := filepath.Abs(filepath.Join(cacheDir, "tools", debArch+"-"+key))
-	return dir, inc, err
+// Spec says which tool root to make.
+type Spec struct {
+	Arch    string            // Debian arch of the build host
+	Release string            // the image's release, mmdebstrap's suite argument
+	Pins    map[string]string // package → exact version, from the lock
+	// Key identifies what is locked (versions and .deb hashes); the root
+	// is cached under it.
+	Key string
+	// Repo returns a sources.list line for a repository that holds exactly
+	// the pinned packages. It is only called when the root is assembled.
+	Repo func(context.Context) (string, error)
 }
 
-// Cached reports whether a complete tool root for pins is in the cache.
-func Cached(cacheDir, debArch string, src apt.Source, pins map[string]string) bool {
-	dir, _, err := location(cacheDir, debArch, src, pins)
+func (s Spec) dir(cacheDir string) (string, error) {
+	return filepath.Abs(filepath.Join(cacheDir, "tools", s.Arch+"-"+digest(s.Arch+"\n"+s.Release+"\n"+s.Key)))
+}
+
+// Cached reports whether a complete tool root for s is in the cache.
+func Cached(cacheDir string, s Spec) bool {
+	dir, err := s.dir(cacheDir)
 	if err != nil {
 		return false
 	}
@@ -37,10 +47,10 @@ func Cached(cacheDir, debArch string, src apt.Source, pins map[string]string) bo
 	return err == nil
 }
 
-// Ensure returns the tool root for pins, assembling it with mmdebstrap into
+// Ensure returns the tool root for s, assembling it with mmdebstrap into
 // cacheDir/tools/<key> unless a complete one is there already.
-func Ensure(ctx context.Context, cacheDir, debArch string, src apt.Source, pins map[string]string, log func(string)) (string, error) {
-	dir, inc, err := location(cacheDir, debArch, src, pins)
+func Ensure(ctx context.Context, cacheDir string, s Spec, log func(string)) (string, error) {
+	dir, err := s.dir(cacheDir)
 	if err != nil {
 		return "", err
 	}
@@ -48,6 +58,11 @@ func Ensure(ctx context.Context, cacheDir, debArch string, src apt.Source, pins 
 		log("reusing tool root " + dir)
 		return dir, nil
 	}
+	repo, err := s.Repo(ctx)
+	if err != nil {
+		return "", err
+	}
+	inc := apt.Pins(s.Pins)
 	tmp := dir + ".partial"
 	os.RemoveAll(tmp)
 	if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
@@ -55,10 +70,9 @@ func Ensure(ctx context.Context, cacheDir, debArch string, src apt.Source, pins 
 	}
 	log(fmt.Sprintf("assembling tool root (%d packages) in %s", len(inc), dir))
 	err = runlog.Run(ctx, runlog.Cmd{Name: "mmdebstrap", Args: []string{
-		"--mode=root", "--variant=essential", "--format=directory", "--architectures=" + debArch,
+		"--mode=root", "--variant=essential", "--format=directory", "--architectures=" + s.Arch,
 		"--aptopt=APT::Install-Recommends \"false\"", "--dpkgopt=force-unsafe-io",
-		"--include=" + strings.Join(inc, ","), src.Suite, tmp,
-		fmt.Sprintf("deb [signed-by=%s] %s %s %s", apt.Keyring, src.Mirror, src.Suite, strings.Join(src.Components, " ")),
+		"--include=" + strings.Join(inc, ","), s.Release, tmp, repo,
 	}, OnLine: func(l string) {
 		if strings.HasPrefix(l, "I: ") && !strings.HasPrefix(l, "I: running") {
 			log(strings.TrimPrefix(l, "I: "))
