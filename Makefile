@@ -59,8 +59,9 @@ test-unit: $(LIBSECCOMP)/pkgconfig/libseccomp.pc ## unit tests: no root, QEMU or
 	$(GO) vet ./...
 	$(GO) test ./...
 
-test-root: deps ## tests that need root and host tools (veritysetup, mkfs, loop devices)
+test-root: deps ## tests that need root and host tools (veritysetup, mkfs, loop devices), and Debian's archive (lock drift)
 	BULWARK_REQUIRE_HOST_TOOLS=1 $(GO) test -tags root -count=1 ./...
+	$(GO) test -tags archive -count=1 -run 'Drift' ./internal/osbuild/
 
 test-image: deps build ## check $(OUT)/<name>-$(ARCH).raw with sgdisk, veritysetup, systemd-dissect, osbuild inspect; rebuild and compare bytes
 	@test -f $(IMAGE) || $(MAKE) image ARCH=$(ARCH)

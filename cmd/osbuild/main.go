@@ -37,12 +37,16 @@ commands:
   lock SPEC                      resolve SPEC's packages to exact versions in SPEC.lock
                                  (--check: write nothing, list locked packages the archive
                                  has newer versions of, security updates marked; exit 4 if any)
+  fetch SPEC [--arch A]          download every locked package into the package cache, verified
+                                 (--lock as for build), e.g. before building offline
   build SPEC --arch A --out DIR  build DIR/<name>-<A>.raw (and .qcow2), manifest.json, SHA256SUMS
                                  (--lock strict|refresh: when the archive and the package cache
                                  both lack a locked package, fail (default) or relock and go on)
   inspect IMAGE.raw              print partitions, UKI command line, verity hash; check the tree
   boot IMAGE --arch A            boot IMAGE in QEMU on a throw-away overlay, console here
                                  (--ignition FILE passes a config through fw_cfg; Ctrl-A X quits)
+                                 (KVM if a short probe boots its firmware, else TCG;
+                                 BULWARK_ACCEL=kvm|tcg decides without the probe)
   audit check --arch A FILE...   check audit rule files for A (--root DIR: watched paths exist; -v lists them)
   seccomp CMD [flags] FILE...    validate seccomp profiles, export them as LXC text or BPF, generate them
   labels IMAGE PATH...           print the SELinux labels of PATHs in IMAGE, offline (--policy-check, --json)
@@ -93,6 +97,25 @@ func run(ctx context.Context, args []string) int {
 			return exitUsage
 		}
 		_, err = osbuild.Build(ctx, osbuild.BuildOptions{SpecPath: spec, Arch: *a, OutDir: *out, CacheDir: *cache, KeepWork: *keep, Lock: mode, Stdout: os.Stdout})
+	case "fetch":
+		fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
+		a := fs.String("arch", "", "only this architecture (default: every one the spec lists)")
+		cache := fs.String("cache", ".cache", "cache directory")
+		lockFlag := fs.String("lock", string(osbuild.LockStrict), "strict or refresh, as for build")
+		spec, perr := parse(fs, args[1:])
+		if perr != nil {
+			return exitUsage
+		}
+		mode, merr := osbuild.ParseLockMode(*lockFlag)
+		if merr != nil {
+			fmt.Fprintf(os.Stderr, "osbuild fetch: %v\n", merr)
+			return exitUsage
+		}
+		var arches []string
+		if *a != "" {
+			arches = []string{*a}
+		}
+		err = osbuild.Fetch(ctx, osbuild.FetchOptions{SpecPath: spec, Arches: arches, CacheDir: *cache, Lock: mode, Stdout: os.Stdout})
 	case "inspect":
 		fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 		noVerify := fs.Bool("no-verify", false, "skip checking the verity tree against USR-A")
@@ -164,6 +187,11 @@ func lockCheck(ctx context.Context, spec, cache string) int {
 
 // boot runs the image interactively on an overlay in a temp directory.
 func boot(ctx context.Context, img, arch, ign string, sshPort, dockerPort int) error {
+	accel, err := qemu.Accel(ctx, arch)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, accel)
 	dir, err := os.MkdirTemp("", "bulwark-boot-")
 	if err != nil {
 		return err
@@ -178,7 +206,7 @@ func boot(ctx context.Context, img, arch, ign string, sshPort, dockerPort int) e
 	if err != nil {
 		return err
 	}
-	c := qemu.Config{Arch: arch, Disk: disk, Vars: vars, Firmware: fw, KVM: qemu.KVMUsable(arch),
+	c := qemu.Config{Arch: arch, Disk: disk, Vars: vars, Firmware: fw, KVM: accel.KVM,
 		FwCfg: map[string]string{}, Forwards: []qemu.Forward{{Host: sshPort, Guest: 22}, {Host: dockerPort, Guest: 2376}}}
 	if ign != "" {
 		abs, err := filepath.Abs(ign)
@@ -187,11 +215,11 @@ func boot(ctx context.Context, img, arch, ign string, sshPort, dockerPort int) e
 		}
 		c.FwCfg["opt/com.coreos/config"] = abs
 	}
-	accel := "TCG emulation (no usable /dev/kvm): expect a minute or more to boot"
+	speed := "TCG emulation: expect a minute or more to boot"
 	if c.KVM {
-		accel = "KVM"
+		speed = "KVM"
 	}
-	fmt.Fprintf(os.Stderr, "osbuild: booting %s (%s) with %s; ssh on 127.0.0.1:%d, docker on 127.0.0.1:%d; Ctrl-A X quits\n", img, arch, accel, sshPort, dockerPort)
+	fmt.Fprintf(os.Stderr, "osbuild: booting %s (%s) with %s; ssh on 127.0.0.1:%d, docker on 127.0.0.1:%d; Ctrl-A X quits\n", img, arch, speed, sshPort, dockerPort)
 	return qemu.RunInteractive(ctx, c)
 }
 

@@ -50,21 +50,24 @@ const rootfsRecipe = "rootfs-v3"
 
 // build carries the state that flows between steps of one build.
 type build struct {
-	o       BuildOptions
-	spec    *imagespec.Spec
-	lock    *imagespec.Lock
-	arch    arch.Arch
-	epoch   time.Time
-	work    string
-	tools   string // the native tool root
-	pkgs    *pkgcache.Cache
-	rep     *progress.Reporter
-	layout  *layout.Layout
-	files   map[string]string // partition label → image file
-	img     *manifest.Image
-	outputs map[string]string // temp output → final name
-	install map[string]customize.InstallFile
-	sec     *security
+	o     BuildOptions
+	spec  *imagespec.Spec
+	lock  *imagespec.Lock
+	arch  arch.Arch
+	epoch time.Time
+	work  string
+	tools string // the native tool root
+	pkgs  *pkgcache.Cache
+	// fetchAll makes the packages step fetch every locked package, even
+	// those of an assembled tool root or rootfs (osbuild fetch).
+	fetchAll bool
+	rep      *progress.Reporter
+	layout   *layout.Layout
+	files    map[string]string // partition label → image file
+	img      *manifest.Image
+	outputs  map[string]string // temp output → final name
+	install  map[string]customize.InstallFile
+	sec      *security
 }
 
 // Build builds the image and returns its manifest entry.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -137,18 +138,66 @@ func missingError(lock *imagespec.Lock, spec *imagespec.Spec, gone []pkgcache.It
 		lock.File, len(gone), strings.Join(names, "\n  "), spec.File)
 }
 
+// FetchOptions configures `osbuild fetch`.
+type FetchOptions struct {
+	SpecPath string
+	Arches   []string // default: every arch of the spec
+	CacheDir string
+	Lock     LockMode
+	Stdout   io.Writer
+}
+
+// Fetch puts every locked package of the spec's arches and tool root into
+// the package cache, verified, handling a moved archive as a build does:
+// so a machine can be readied for building offline, and so the drift
+// handling can be tested without building an image.
+func Fetch(ctx context.Context, o FetchOptions) error {
+	spec, err := imagespec.Load(o.SpecPath)
+	if err != nil {
+		return err
+	}
+	if len(o.Arches) == 0 {
+		o.Arches = spec.Architectures
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = ".cache"
+	}
+	cache, err := pkgcache.Open(pkgCacheDir(o.CacheDir))
+	if err != nil {
+		return err
+	}
+	rep := progress.New(o.Stdout, len(o.Arches))
+	for _, a := range o.Arches {
+		if !spec.HasArch(a) {
+			return fmt.Errorf("%s: $.architectures: does not list %q (lists %v)", spec.File, a, spec.Architectures)
+		}
+		b := &build{o: BuildOptions{SpecPath: o.SpecPath, Arch: a, CacheDir: o.CacheDir, Lock: o.Lock, Stdout: o.Stdout}, spec: spec, pkgs: cache, fetchAll: true}
+		if b.arch, err = arch.Lookup(a); err != nil {
+			return err
+		}
+		if err := b.loadLock(); err != nil {
+			return err
+		}
+		if err := b.stepPackages(ctx, rep.Step("packages: "+a+" and the tool root")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // neededItems lists the packages this build must have: the tool root's
-// and the rootfs's, unless those are already assembled in the cache.
+// and the rootfs's, unless those are already assembled in the cache (or
+// all of them, for Fetch).
 func (b *build) neededItems() ([]pkgcache.Item, error) {
 	var out []pkgcache.Item
 	ts, err := toolSpec(b.spec, b.lock, b.pkgs, b.path("repo-tools"))
 	if err != nil {
 		return nil, err
 	}
-	if !toolroot.Cached(b.o.CacheDir, ts) {
+	if b.fetchAll || !toolroot.Cached(b.o.CacheDir, ts) {
 		out = append(out, items(b.spec, b.lock.Tools[ts.Arch])...)
 	}
-	if !rootfsComplete(b.rootfsDir()) {
+	if b.fetchAll || !rootfsComplete(b.rootfsDir()) {
 		out = append(out, items(b.spec, b.lock.Architectures[b.arch.Name])...)
 	}
 	return out, nil
