@@ -92,7 +92,7 @@ type Progress func(done, total int, bytes int64)
 // Fetch downloads every item not yet cached, verifying size and SHA256
 // before it is kept. It returns the items the archive no longer has (in the
 // order given); any other failure, a hash mismatch above all, is an error.
-func (c *Cache) Fetch(ctx context.Context, items []Item, progress Progress) (gone []Item, err error) {
+func (c *Cache) Fetch(parent context.Context, items []Item, progress Progress) (gone []Item, err error) {
 	todo := c.Missing(items)
 	if len(todo) == 0 {
 		return nil, nil
@@ -103,7 +103,9 @@ func (c *Cache) Fetch(ctx context.Context, items []Item, progress Progress) (gon
 	}
 	jobs := make(chan int)
 	results := make(chan result)
-	ctx, cancel := context.WithCancel(ctx)
+	// The first failure stops the other downloads; their "canceled" errors
+	// are consequences, not news, unless the caller cancelled.
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	var wg sync.WaitGroup
 	for w := 0; w < max(1, c.Parallel); w++ {
@@ -135,6 +137,7 @@ func (c *Cache) Fetch(ctx context.Context, items []Item, progress Progress) (gon
 		switch {
 		case errors.Is(r.err, ErrGone):
 			isGone[r.i] = true
+		case r.err != nil && len(errs) > 0 && errors.Is(r.err, context.Canceled) && parent.Err() == nil:
 		case r.err != nil:
 			errs = append(errs, r.err)
 			cancel()

@@ -2,6 +2,7 @@ package pkgcache
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -174,5 +175,31 @@ func TestRepo(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(dir, "repo", it.SHA256+".deb")); string(got) != string(data) {
 		t.Error("the repository's .deb differs from the cached one")
+	}
+}
+
+// TestFetchFirstErrorOnly: a refused download stops the others, and the
+// error is the refusal, not a pile of "context canceled" that reads like
+// an interrupt.
+func TestFetchFirstErrorOnly(t *testing.T) {
+	files := map[string][]byte{"/pool/bad.deb": []byte("tampered")}
+	var items []Item
+	a := &archive{files: files}
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	items = append(items, item(t, srv, "bad", "/pool/bad.deb", []byte("original")))
+	for i := 0; i < 20; i++ {
+		p := "/pool/p" + string(rune('a'+i)) + ".deb"
+		files[p] = []byte(p)
+		items = append(items, item(t, srv, "p", p, files[p]))
+	}
+	c, _ := Open(t.TempDir())
+	c.Parallel = 4
+	_, err := c.Fetch(context.Background(), items, nil)
+	if err == nil || !strings.Contains(err.Error(), "refusing it") {
+		t.Fatalf("Fetch error = %v; want the refusal", err)
+	}
+	if errors.Is(err, context.Canceled) {
+		t.Errorf("Fetch error wraps context.Canceled (the command would report an interrupt): %v", err)
 	}
 }
