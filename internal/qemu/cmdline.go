@@ -2,7 +2,8 @@
 // builds the command line (a pure function, golden-tested per arch), runs
 // the VM on a throw-away overlay with its own firmware variable store, ties
 // the VM's life to the caller, and watches the serial console for readiness
-// markers and failure patterns.
+// markers and failure patterns. Accel decides between KVM and TCG for every
+// caller alike, by running the firmware under KVM once per host boot.
 package qemu
 
 import (
@@ -67,30 +68,10 @@ type ExtraDisk struct {
 // Command returns the QEMU program and its arguments for c. It touches
 // nothing on disk, so it can be tested against golden files.
 func Command(c Config) (string, []string, error) {
-	var args []string
 	bin := "qemu-system-" + c.Arch
-	switch c.Arch {
-	case "x86_64":
-		args = append(args, "-machine", "q35,smm=off")
-		if c.KVM {
-			args = append(args, "-accel", "kvm", "-cpu", "host")
-		} else {
-			// Single-threaded TCG: with one host thread per vCPU (MTTCG) the
-			// x86 guest kernel's live code patching (static keys, int3-based
-			// text_poke) raced and panicked about one boot in ten here.
-			args = append(args, "-accel", "tcg,thread=single", "-cpu", "max")
-		}
-	case "aarch64":
-		args = append(args, "-machine", "virt,gic-version=3")
-		if c.KVM {
-			args = append(args, "-accel", "kvm", "-cpu", "host")
-		} else {
-			// Plain "max" emulates pointer authentication expensively
-			// (DESIGN.md §5: 48 s vs 18 s to boot); impdef keeps it cheap.
-			args = append(args, "-accel", "tcg,thread=multi", "-cpu", "max,pauth-impdef=on")
-		}
-	default:
-		return "", nil, fmt.Errorf("qemu: unsupported arch %q", c.Arch)
+	args, err := machineArgs(c.Arch, c.KVM)
+	if err != nil {
+		return "", nil, err
 	}
 	if c.MemoryMiB == 0 {
 		c.MemoryMiB = 2048
@@ -142,17 +123,47 @@ func Command(c Config) (string, []string, error) {
 	return bin, args, nil
 }
 
-// KVMUsable reports whether /dev/kvm can be opened for the host's arch.
-func KVMUsable(arch string) bool {
-	if arch != hostArch() {
-		return false
+// machineArgs chooses the machine, accelerator and CPU for arch: the part
+// of the command line that the KVM probe (accel.go) must share with every
+// VM, so the probe tries exactly what the VMs will run.
+func machineArgs(arch string, kvm bool) ([]string, error) {
+	switch arch {
+	case "x86_64":
+		if kvm {
+			return []string{"-machine", "q35,smm=off", "-accel", "kvm", "-cpu", "host"}, nil
+		}
+		// Single-threaded TCG: with one host thread per vCPU (MTTCG) the
+		// x86 guest kernel's live code patching (static keys, int3-based
+		// text_poke) raced and panicked about one boot in ten here.
+		return []string{"-machine", "q35,smm=off", "-accel", "tcg,thread=single", "-cpu", "max"}, nil
+	case "aarch64":
+		if kvm {
+			return []string{"-machine", "virt,gic-version=3", "-accel", "kvm", "-cpu", "host"}, nil
+		}
+		// Plain "max" emulates pointer authentication expensively
+		// (DESIGN.md §5: 48 s vs 18 s to boot); impdef keeps it cheap.
+		return []string{"-machine", "virt,gic-version=3", "-accel", "tcg,thread=multi", "-cpu", "max,pauth-impdef=on"}, nil
 	}
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	return nil, fmt.Errorf("qemu: unsupported arch %q", arch)
+}
+
+// ProbeCommand returns the QEMU program and arguments of the KVM probe:
+// the VMs' machine under KVM with the real firmware and vars, no disk, no
+// network, the serial console on stdout. With no disk the firmware ends in
+// its boot manager, which says so on the console.
+func ProbeCommand(arch string, fw Firmware, vars string) (string, []string, error) {
+	args, err := machineArgs(arch, true)
 	if err != nil {
-		return false
+		return "", nil, err
 	}
-	f.Close()
-	return true
+	args = append(args,
+		"-m", "128", "-smp", "1",
+		"-nodefaults", "-display", "none", "-no-reboot",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+fw.Code,
+		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
+		"-serial", "stdio", "-monitor", "none",
+	)
+	return "qemu-system-" + arch, args, nil
 }
 
 // Scale returns how much slower than KVM a boot is expected to be: TCG is

@@ -50,6 +50,36 @@ func TestCommandGolden(t *testing.T) {
 	}
 }
 
+// TestProbeCommandGolden pins the KVM probe's command line: the VMs'
+// machine and CPU under KVM, the real firmware, no disk.
+func TestProbeCommandGolden(t *testing.T) {
+	for _, arch := range []string{"x86_64", "aarch64"} {
+		t.Run(arch, func(t *testing.T) {
+			bin, args, err := ProbeCommand(arch, Firmwares[arch], "/probe/efivars.fd")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := formatCommand(bin, args)
+			golden := filepath.Join("testdata", arch+"-probe.golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("probe command line:\n%s\nwant (%s):\n%s", got, golden, want)
+			}
+		})
+	}
+	if _, _, err := ProbeCommand("riscv64", Firmware{}, "/v"); err == nil {
+		t.Error("ProbeCommand accepted an unknown arch")
+	}
+}
+
 func TestCommandErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -121,13 +121,22 @@ func (vm *VM) Wait(ctx context.Context) error {
 	}
 }
 
-// Console collects the serial console's lines and lets callers wait for a
-// marker while failing fast on fatal patterns.
+// Console collects the serial console's lines, each with the time it was
+// read, and lets callers wait for a marker while failing fast on fatal
+// patterns. The times let a test judge the harness against the guest's own
+// progress rather than against a wall-clock limit.
 type Console struct {
-	mu     sync.Mutex
-	lines  []string
-	notify chan struct{}
-	closed bool
+	mu       sync.Mutex
+	lines    []Line
+	notify   chan struct{}
+	closed   bool
+	closedAt time.Time
+}
+
+// Line is one console line and when the harness read it.
+type Line struct {
+	Text string
+	At   time.Time
 }
 
 func newConsole() *Console { return &Console{notify: make(chan struct{})} }
@@ -137,7 +146,7 @@ func (c *Console) consume(r io.Reader) {
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		c.mu.Lock()
-		c.lines = append(c.lines, cleanLine(sc.Text()))
+		c.lines = append(c.lines, Line{Text: cleanLine(sc.Text()), At: time.Now()})
 		close(c.notify)
 		c.notify = make(chan struct{})
 		c.mu.Unlock()
@@ -146,17 +155,36 @@ func (c *Console) consume(r io.Reader) {
 
 func (c *Console) close() {
 	c.mu.Lock()
-	c.closed = true
+	c.closed, c.closedAt = true, time.Now()
 	close(c.notify)
 	c.notify = make(chan struct{})
 	c.mu.Unlock()
 }
 
-// Lines returns a copy of the lines so far.
+// Lines returns the text of the lines so far.
 func (c *Console) Lines() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]string(nil), c.lines...)
+	return texts(c.lines)
+}
+
+// LastLineAt is when the latest console line was read (zero before any):
+// the guest's last sign of progress.
+func (c *Console) LastLineAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.lines) == 0 {
+		return time.Time{}
+	}
+	return c.lines[len(c.lines)-1].At
+}
+
+func texts(lines []Line) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = l.Text
+	}
+	return out
 }
 
 // ErrConsoleClosed means QEMU exited before the awaited marker appeared.
@@ -171,24 +199,30 @@ func (c *Console) WaitFor(ctx context.Context, marker string, timeout time.Durat
 	seen := 0
 	for {
 		c.mu.Lock()
-		lines, notify, closed := c.lines, c.notify, c.closed
+		lines, notify, closed, closedAt := c.lines, c.notify, c.closed, c.closedAt
 		c.mu.Unlock()
 		for ; seen < len(lines); seen++ {
-			l := lines[seen]
+			l := lines[seen].Text
 			if i := strings.Index(l, marker); i >= 0 {
 				return l[i:], nil
 			}
 			if p := Fatal(l); p != "" {
-				return "", &ConsoleError{Reason: "fatal console pattern " + p, Lines: Context(lines, seen, 15)}
+				return "", &ConsoleError{Reason: "fatal console pattern " + p, Lines: Context(texts(lines), seen, 15), At: lines[seen].At}
 			}
 		}
 		if closed {
-			return "", &ConsoleError{Reason: ErrConsoleClosed.Error() + " before " + marker, Lines: Tail(lines, 20)}
+			return "", &ConsoleError{Reason: ErrConsoleClosed.Error() + " before " + marker, Lines: Tail(texts(lines), 20), At: closedAt}
 		}
 		select {
 		case <-notify:
 		case <-deadline.C:
-			return "", &ConsoleError{Reason: fmt.Sprintf("no %q within %s", marker, timeout), Lines: Tail(lines, 20)}
+			// The guest last showed progress at its last line: a test
+			// that times the harness from there sees the whole wait.
+			var last time.Time
+			if len(lines) > 0 {
+				last = lines[len(lines)-1].At
+			}
+			return "", &ConsoleError{Reason: fmt.Sprintf("no %q within %s", marker, timeout), Lines: Tail(texts(lines), 20), At: last}
 		case <-ctx.Done():
 			return "", ctx.Err()
 		}
@@ -199,6 +233,9 @@ func (c *Console) WaitFor(ctx context.Context, marker string, timeout time.Durat
 type ConsoleError struct {
 	Reason string
 	Lines  []string
+	// At is when the console showed what Reason says: the fatal line was
+	// read or QEMU exited; on a timeout, the last line before the wait.
+	At time.Time
 }
 
 func (e *ConsoleError) Error() string {

@@ -167,7 +167,7 @@ func bootTimeout(arch string, kvm bool) time.Duration {
 // bootOnce boots image (never written: a qcow2 overlay takes the writes)
 // with the same QEMU settings for every image, the Ignition config on
 // fw_cfg when ignition is set, and measures the milestones.
-func (b *bench) bootOnce(ctx context.Context, a, image, ignition, dir string, tc *tls.Config) (BootOutcome, error) {
+func (b *bench) bootOnce(ctx context.Context, a, image, ignition, dir string, tc *tls.Config, kvm bool) (BootOutcome, error) {
 	var out BootOutcome
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return out, err
@@ -185,7 +185,6 @@ func (b *bench) bootOnce(ctx context.Context, a, image, ignition, dir string, tc
 	if err != nil {
 		return out, err
 	}
-	kvm := qemu.KVMUsable(a)
 	cfg := qemu.Config{Arch: a, Disk: disk, Vars: vars, Firmware: fw, KVM: kvm, FwCfg: map[string]string{},
 		Forwards: []qemu.Forward{{Host: port, Guest: 2376}}, Credentials: benchCredentials(a)}
 	if ignition != "" {
@@ -248,6 +247,12 @@ func (b *bench) boots(ctx context.Context) error {
 			b.r.Skip(b.w, "boot."+a, "no built image (run the build section or `make image ARCH="+a+"`)")
 			continue
 		}
+		accel, err := qemu.Accel(ctx, a)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("boot %s: %w", a, err))
+			continue
+		}
+		fmt.Fprintf(b.w, "bench: %s\n", accel)
 		images := map[string]string{imgBulwark: raw}
 		if _, cached, _ := b.plainLocation(a); wantPlain(b.o, a, cached) {
 			p, err := b.plainImage(ctx, a)
@@ -277,7 +282,7 @@ func (b *bench) boots(ctx context.Context) error {
 				}
 				dir := filepath.Join(b.o.Work, "boot", fmt.Sprintf("%s-%s-%d", a, img, i+1))
 				fmt.Fprintf(b.w, "bench: boot %s %s #%d (%s)\n", a, img, i+1, filepath.Base(images[img]))
-				o, err := b.bootOnce(ctx, a, images[img], ign, dir, tc)
+				o, err := b.bootOnce(ctx, a, images[img], ign, dir, tc, accel.KVM)
 				o.Run = i + 1
 				if err != nil {
 					o.Error = err.Error()

@@ -28,6 +28,8 @@ type Machine struct {
 	Kernel      string `json:"kernel"`
 	Go          string `json:"go"`
 	QEMU        string `json:"qemu"`
+	// Accel says why KVM or TCG (qemu.Accel's reason).
+	Accel string `json:"accel,omitempty"`
 }
 
 // DescribeMachine looks at this host.
@@ -35,7 +37,11 @@ func DescribeMachine(ctx context.Context) Machine {
 	m := Machine{Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), Go: runtime.Version()}
 	if h, err := arch.Host(); err == nil {
 		m.Arch = h.Name
-		m.KVM = qemu.KVMUsable(h.Name)
+		if d, err := qemu.Accel(ctx, h.Name); err == nil {
+			m.KVM, m.Accel = d.KVM, d.Reason
+		} else {
+			m.Accel = err.Error()
+		}
 	}
 	m.CPUModel = procField("/proc/cpuinfo", "model name")
 	if m.CPUModel == "" {
