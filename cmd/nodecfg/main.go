@@ -18,10 +18,11 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
 
 	"github.com/bulwark/bulwark/internal/atomicfile"
 	"github.com/bulwark/bulwark/internal/authz"
-	"github.com/bulwark/bulwark/internal/daemonconfig"
+	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/lxcfs"
 	"github.com/bulwark/bulwark/internal/nodecfg/apply"
 	"github.com/bulwark/bulwark/internal/nodecfg/render"
@@ -96,7 +97,7 @@ func run(ctx context.Context, args []string) int {
 	case "render", "validate":
 		fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 		out := fs.String("o", "", "write the config here (atomically) instead of stdout")
-		base := fs.String("base-daemon-json", "", "the image's base daemon.json (default: overlays/docker/etc/docker/daemon.json if present)")
+		base := fs.String("base-daemon-json", "", "check against this floor daemon.json instead of the one built into nodecfg (the one osbuild puts in the image)")
 		warn := fs.Duration("warn-expiry", 30*24*time.Hour, "warn when a certificate expires within this")
 		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 1 {
 			fmt.Fprint(os.Stderr, usage)
@@ -254,21 +255,17 @@ func renderCmd(specPath, out, base string, warn time.Duration, validateOnly bool
 	if err != nil {
 		return err
 	}
-	baseCfg := daemonconfig.Config{}
-	if base == "" {
-		if _, err := os.Stat(render.BaseDaemonJSON); err == nil {
-			base = render.BaseDaemonJSON
-		}
-	}
+	var floor []byte
 	if base != "" {
-		if baseCfg, err = render.LoadBase(base); err != nil {
-			return err
+		if floor, err = os.ReadFile(base); err != nil {
+			return fmt.Errorf("reading the floor daemon.json: %w", err)
 		}
 	}
-	res, err := render.Render(s, render.Options{Base: baseCfg, Now: time.Now(), WarnWithin: warn})
+	res, err := render.Render(s, render.Options{Floor: floor, Now: time.Now(), WarnWithin: warn})
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(os.Stderr, "nodecfg: %s: docker settings checked on %s (the node merges them over the floor in its own /usr)\n", specPath, res.Floor)
 	for _, w := range res.Warnings {
 		fmt.Fprintf(os.Stderr, "nodecfg: warning: %s: %s\n", specPath, w)
 	}
@@ -296,7 +293,16 @@ func applyCmd(ctx context.Context, root, config string) error {
 	if err != nil {
 		return err
 	}
-	c, warnings, err := apply.Parse(source, raw, apply.CheckOptions{Now: time.Now(), WarnWithin: 30 * 24 * time.Hour})
+	floorPath := filepath.Join(root, dockerfloor.NodePath)
+	floorJSON, err := os.ReadFile(floorPath)
+	if err != nil {
+		return fmt.Errorf("config from %s not applied: the image's docker floor: %w", source, err)
+	}
+	floor, err := dockerfloor.Parse(floorPath, floorJSON)
+	if err != nil {
+		return fmt.Errorf("config from %s not applied: the image's docker floor: %w", source, err)
+	}
+	c, warnings, err := apply.Parse(source, raw, apply.CheckOptions{Now: time.Now(), WarnWithin: 30 * 24 * time.Hour, Floor: floor, FloorSource: floorPath})
 	for _, w := range warnings {
 		fmt.Printf("nodecfg: warning: %s\n", w)
 	}
@@ -311,6 +317,7 @@ func applyCmd(ctx context.Context, root, config string) error {
 	o := apply.Options{Root: root, Source: source, Log: func(f string, a ...any) { fmt.Printf("nodecfg: "+f+"\n", a...) }}
 	if root == "/" {
 		o.Relabel = apply.Restorecon
+		o.SetHostname = func(name string) error { return unix.Sethostname([]byte(name)) }
 	}
 	did, err := apply.Apply(ctx, c, o)
 	if err != nil {

@@ -11,9 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/bulwark/bulwark/internal/daemonconfig"
+	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/fielderr"
 	"github.com/bulwark/bulwark/internal/strictyaml"
 )
@@ -50,6 +52,10 @@ type Docker struct {
 	TLS      *TLS           `yaml:"tls"`
 	// UsernsRemap maps container root to an unprivileged id range.
 	UsernsRemap *UsernsRemap `yaml:"usernsRemap"`
+	// Weaken names the floor keys (dockerfloor.Keys) that Settings may set
+	// below the image's floor. Without a key here, such a setting is an
+	// error at render and at apply; with it, a warning the node records.
+	Weaken []string `yaml:"weaken"`
 }
 
 // UsernsRemap is the subordinate id range dockerd's remap user gets.
@@ -198,6 +204,11 @@ func (s *Spec) validate() error {
 	if u := s.Docker.UsernsRemap; u != nil {
 		for _, e := range daemonconfig.CheckUsernsRange(u.UID, u.GID, u.Offset) {
 			add("$.docker.usernsRemap", "%s", e)
+		}
+	}
+	for i, k := range s.Docker.Weaken {
+		if !slices.Contains(dockerfloor.Keys(), k) {
+			add(fielderr.Index("$.docker.weaken", i), "%q is not a floor key (floor keys: %s)", k, strings.Join(dockerfloor.Keys(), ", "))
 		}
 	}
 	for _, k := range []string{"hosts", "tlsverify", "tlscacert", "tlscert", "tlskey", "tls", "authorization-plugins", "userns-remap"} {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/bulwark/bulwark/internal/apt"
+	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/osbuild/customize"
@@ -146,6 +147,21 @@ func (b *build) stepGoBinaries(ctx context.Context, st *progress.Step) error {
 	for _, u := range b.spec.Units.Files {
 		b.install[filepath.Join("/usr/lib/systemd/system", u)] = customize.InstallFile{Source: b.spec.UnitFile(u), Mode: 0o644}
 	}
+	// The docker floor: in /usr, where verity keeps it and nodecfg apply
+	// merges every node's settings over it, and as the daemon.json of a
+	// node that was given no config. Both come from the copy built into
+	// nodecfg, so render checks against exactly what the node enforces.
+	floor := b.path("floor-daemon.json")
+	if err := os.WriteFile(floor, dockerfloor.Embedded(), 0o644); err != nil {
+		return err
+	}
+	b.install[dockerfloor.NodePath] = customize.InstallFile{Source: floor, Mode: 0o644}
+	b.install["/etc/docker/daemon.json"] = customize.InstallFile{Source: floor, Mode: 0o644}
+	d, err := manifest.FileDigest(floor)
+	if err != nil {
+		return err
+	}
+	b.img.Inputs["docker floor ("+dockerfloor.NodePath+")"] = d
 	st.Done("%d Go binaries, %d unit files", len(b.spec.GoBinaries), len(b.spec.Units.Files))
 	return nil
 }

@@ -6,11 +6,16 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -31,7 +36,21 @@ import (
 // nodePKI is the TLS material of the node test: a CA with the server and
 // alice's and bob's certificates, and a second CA with its own "alice".
 type nodePKI struct {
-	ca, srv, alice, bob, other, mallory *pki.Pair
+	ca, srv, alice, bob, carol, other, mallory *pki.Pair
+	// nobody is from the node's CA, with a SAN and no CN: over TLS it must
+	// be denied, never taken for the local socket.
+	nobody *pki.Pair
+}
+
+const nodeHostname = "bulwark-node"
+
+// nodePolicy is the authz policy both node tests use: alice may do
+// anything, bob may read, carol may create and run containers but only
+// within the default limits (no privileged, no host paths, ...).
+var nodePolicy = []string{
+	`{"name":"admins","users":["alice"],"actions":["*"]}`,
+	`{"name":"auditors","users":["bob"],"actions":[".*"],"readonly":true}`,
+	`{"name":"builders","users":["carol"],"actions":["container_create","container_start","container_wait","container_logs","container_inspect","container_delete"]}`,
 }
 
 const nodeSpecYAML = `apiVersion: bulwark.dev/v1alpha1
@@ -50,14 +69,12 @@ authz:
   rules:
     - {name: admins, users: [alice], actions: ["*"]}
     - {name: auditors, users: [bob], actions: [".*"], readonly: true}
+    - {name: builders, users: [carol], actions: [container_create, container_start, container_wait, container_logs, container_inspect, container_delete]}
 `
 
-// setupNode mints certificates, renders the node spec with nodecfg's
-// renderer and hands the config to the VM through fw_cfg.
-func setupNode(t *testing.T, e *env, r *run) {
-	now := time.Now()
+// mintNodePKI makes the node test's certificates.
+func mintNodePKI(t *testing.T, now time.Time) *nodePKI {
 	var p nodePKI
-	var err error
 	must := func(x *pki.Pair, err error) *pki.Pair {
 		if err != nil {
 			t.Fatal(err)
@@ -70,6 +87,39 @@ func setupNode(t *testing.T, e *env, r *run) {
 	p.bob = must(pki.NewClient(p.ca, "bob", pki.ECDSA, 48*time.Hour, now))
 	p.other = must(pki.NewCA("Some other CA", pki.ECDSA, 48*time.Hour, now))
 	p.mallory = must(pki.NewClient(p.other, "alice", pki.ECDSA, 48*time.Hour, now))
+	p.carol = must(pki.NewClient(p.ca, "carol", pki.ECDSA, 48*time.Hour, now))
+	p.nobody = noCNClient(t, p.ca, now)
+	return &p
+}
+
+// noCNClient is a client certificate from ca with a DNS SAN and an empty
+// subject: what a CA that issues SAN-only certificates hands out.
+func noCNClient(t *testing.T, ca *pki.Pair, now time.Time) *pki.Pair {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()), DNSNames: []string{"nobody.example"},
+		NotBefore: now.Add(-5 * time.Minute), NotAfter: now.Add(48 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pki.Pair{CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), Key: key}
+}
+
+// setupNode mints certificates, renders the node spec with nodecfg's
+// renderer (which carries no floor in the config: the node adds it) and
+// hands the config to the VM through fw_cfg.
+func setupNode(t *testing.T, e *env, r *run) {
+	now := time.Now()
+	p := mintNodePKI(t, now)
 	dir := filepath.Join(r.dir, "node")
 	os.MkdirAll(dir, 0o700)
 	os.WriteFile(filepath.Join(dir, "ca.pem"), p.ca.CertPEM, 0o644)
@@ -80,21 +130,47 @@ func setupNode(t *testing.T, e *env, r *run) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, err := render.LoadBase(filepath.Join(e.repo, render.BaseDaemonJSON))
+	res, err := render.Render(s, render.Options{Now: now, UnitFlags: []string{"--containerd=/run/containerd/containerd.sock"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := render.Render(s, render.Options{Base: base, Now: now, UnitFlags: []string{"--containerd=/run/containerd/containerd.sock"}})
-	if err != nil {
+	useConfig(t, r, filepath.Join(dir, "node.ign"), res.JSON, p)
+}
+
+func useConfig(t *testing.T, r *run, ign string, raw []byte, p *nodePKI) {
+	if err := os.WriteFile(ign, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ign := filepath.Join(dir, "node.ign")
-	os.WriteFile(ign, res.JSON, 0o600)
 	r.ignition = ign
 	r.extra["digest"] = "sha256:" + sha256File(ign)
 	r.forwards[2376] = freePort(t)
 	r.forwards[7777] = freePort(t)
-	r.pki = &p
+	r.pki = p
+}
+
+// setupHandWrittenNode writes the node's Ignition config by hand, as a
+// person or another tool would, with no nodecfg involved: its daemon.json
+// has the listeners and TLS keys and nothing of the floor.
+func setupHandWrittenNode(t *testing.T, e *env, r *run) {
+	p := mintNodePKI(t, time.Now())
+	file := func(path string, mode int, data []byte) string {
+		return fmt.Sprintf(`{"path":%q,"overwrite":true,"mode":%d,"contents":{"source":"data:;base64,%s"}}`, path, mode, base64.StdEncoding.EncodeToString(data))
+	}
+	daemon := `{"hosts": ["unix:///run/docker.sock", "tcp://0.0.0.0:2376"], "tlsverify": true,
+ "tlscacert": "/etc/docker/tls/ca.pem", "tlscert": "/etc/docker/tls/server-cert.pem", "tlskey": "/etc/docker/tls/server-key.pem",
+ "authorization-plugins": ["bulwark-authz"]}`
+	files := []string{
+		file("/etc/hostname", 0o644, []byte(nodeHostname+"\n")),
+		file("/etc/docker/daemon.json", 0o644, []byte(daemon)),
+		file("/etc/docker/tls/ca.pem", 0o444, p.ca.CertPEM),
+		file("/etc/docker/tls/server-cert.pem", 0o444, p.srv.CertPEM),
+		file("/etc/docker/tls/server-key.pem", 0o400, p.srv.KeyPEM),
+		file("/etc/bulwark/authz/policy.json", 0o644, []byte(strings.Join(nodePolicy, "\n")+"\n")),
+	}
+	raw := `{"ignition": {"version": "3.3.0"}, "storage": {"files": [` + strings.Join(files, ",\n") + `]}}`
+	dir := filepath.Join(r.dir, "node")
+	os.MkdirAll(dir, 0o700)
+	useConfig(t, r, filepath.Join(dir, "handwritten.ign"), []byte(raw), p)
 }
 
 func tlsConfig(t *testing.T, ca, client *pki.Pair) *tls.Config {
@@ -158,23 +234,47 @@ func checkNodeFromHost(t *testing.T, e *env, r *run) {
 	}
 	io.Copy(io.Discard, rc)
 	rc.Close()
-	created, err := alice.ContainerCreate(ctx, &container.Config{Image: "bulwark/check:test", Cmd: []string{"/check", "-test.run", "^$"}}, nil, nil, nil, "")
+	// A plain create over TLS gets the floor: the check inside proves it.
+	created, err := alice.ContainerCreate(ctx, &container.Config{Image: "bulwark/check:test",
+		Cmd: []string{"/check", "-test.run", "^TestInContainer$", "-test.v"},
+		Env: []string{"BULWARK_IN_CONTAINER=1", "BULWARK_MEMTOTAL=262144"}},
+		&container.HostConfig{Resources: container.Resources{Memory: 256 << 20}}, nil, nil, "")
 	if err != nil {
 		t.Fatalf("alice: container create: %v", err)
 	}
-	if err := alice.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
-		t.Fatalf("alice: container start: %v", err)
+	runToEnd(ctx, t, alice, "alice", created.ID)
+	t.Logf("host: alice created and ran container %.12s over TLS; inside it: container_t, NoNewPrivs, Bulwark's seccomp profile, lxcfs", created.ID)
+
+	// carol's rule grants creating containers, within the default limits.
+	carol := dockerClient(t, addr, tlsConfig(t, p.ca, p.carol))
+	plain, err := carol.ContainerCreate(ctx, &container.Config{Image: "bulwark/check:test", Cmd: []string{"/check", "-test.run", "^$"}}, nil, nil, nil, "")
+	if err != nil {
+		t.Errorf("carol: plain container create: %v; want it allowed", err)
+	} else {
+		runToEnd(ctx, t, carol, "carol", plain.ID)
 	}
-	waitC, errC := alice.ContainerWait(ctx, created.ID, container.WaitConditionNotRunning)
-	select {
-	case w := <-waitC:
-		if w.StatusCode != 0 {
-			t.Errorf("alice's container exited %d", w.StatusCode)
+	for _, hc := range []struct {
+		what string
+		hc   *container.HostConfig
+	}{
+		{"privileged", &container.HostConfig{Privileged: true}},
+		{"the host's / bound", &container.HostConfig{Binds: []string{"/:/host"}}},
+		{"the host's pid namespace", &container.HostConfig{PidMode: "host"}},
+		{"seccomp=unconfined", &container.HostConfig{SecurityOpt: []string{"seccomp=unconfined"}}},
+	} {
+		_, err := carol.ContainerCreate(ctx, &container.Config{Image: "bulwark/check:test", Cmd: []string{"/check"}}, hc.hc, nil, nil, "")
+		if err == nil || !strings.Contains(err.Error(), "authorization denied") {
+			t.Errorf("carol: create with %s: %v; want authorization denied", hc.what, err)
+		} else {
+			t.Logf("host: carol's create with %s denied: %v", hc.what, err)
 		}
-	case err := <-errC:
-		t.Errorf("alice: container wait: %v", err)
 	}
-	t.Logf("host: alice created and ran container %.12s over TLS", created.ID)
+	nobody := dockerClient(t, addr, tlsConfig(t, p.ca, p.nobody))
+	if _, err := nobody.ServerVersion(ctx); err == nil || !strings.Contains(err.Error(), "authorization denied") {
+		t.Errorf("a certificate without a CN: GET /version: %v; want authorization denied", err)
+	} else {
+		t.Logf("host: certificate without a CN denied: %v", err)
+	}
 
 	bob := dockerClient(t, addr, tlsConfig(t, p.ca, p.bob))
 	list, err := bob.ContainerList(ctx, container.ListOptions{All: true})
@@ -205,6 +305,28 @@ func checkNodeFromHost(t *testing.T, e *env, r *run) {
 	c.Close()
 	if bytes.Contains(got, []byte("HTTP/1")) && bytes.Contains(got, []byte("OK")) {
 		t.Errorf("plain TCP client got an HTTP answer: %q", got)
+	}
+}
+
+// runToEnd starts a container, waits for it and fails the test with its
+// output unless it exits 0.
+func runToEnd(ctx context.Context, t *testing.T, c *client.Client, who, id string) {
+	if err := c.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		t.Fatalf("%s: container start: %v", who, err)
+	}
+	waitC, errC := c.ContainerWait(ctx, id, container.WaitConditionNotRunning)
+	select {
+	case w := <-waitC:
+		if w.StatusCode != 0 {
+			var out bytes.Buffer
+			if rc, err := c.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true}); err == nil {
+				io.Copy(&out, rc)
+				rc.Close()
+			}
+			t.Errorf("%s's container exited %d:\n%s", who, w.StatusCode, out.String())
+		}
+	case err := <-errC:
+		t.Errorf("%s: container wait: %v", who, err)
 	}
 }
 

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/layout"
-	"github.com/bulwark/bulwark/internal/nodecfg/render"
 	"github.com/bulwark/bulwark/internal/qemu"
 )
 
@@ -52,24 +52,26 @@ var registry = []vmTest{
 		name:    "node-tls-authz",
 		arches:  []string{"x86_64", "aarch64"},
 		timeout: 240 * time.Second,
-		guestRun: "^(TestNodecfgApplied|TestDockerUnixSocket|TestApplyTiming|TestSELinuxMode|TestContainerConfinement|" +
+		guestRun: "^(TestNodecfgApplied|TestDockerUnixSocket|TestApplyTiming|TestSELinuxMode|TestContainerConfinement|TestHostname|" +
 			"TestStrictSeccompProfile|TestLxcfsSurvivesReload|TestAuditRules|TestDockerFileModes|TestWaitForHost|TestNoSELinuxDenials)$",
 		setup: setupNode,
 		guestArgs: func(e *env, r *run) []string {
 			return []string{"-nodecfg-digest", r.extra["digest"], "-selinux-mode", selinuxMode(e),
-				"-busybox", "busybox", "-audit-rules", "audit.rules"}
+				"-busybox", "busybox", "-audit-rules", "audit.rules", "-hostname", nodeHostname}
 		},
 		host: checkNodeFromHost,
 	},
 	{
-		name:     "node-reboot-keeps-config",
+		// A config written by hand, as another tool would: its daemon.json
+		// has listeners and TLS but none of the floor, which the node adds.
+		name:     "node-handwritten-reboot-keeps-config",
 		arches:   []string{"x86_64", "aarch64"},
 		timeout:  240 * time.Second,
 		reboot:   true,
-		guestRun: "^(TestNodecfgApplied|TestNodecfgRanOnce|TestDockerUnixSocket|TestWaitForHost|TestSELinuxMode|TestNoSELinuxDenials)$",
-		setup:    setupNode,
+		guestRun: "^(TestNodecfgApplied|TestNodecfgRanOnce|TestDockerUnixSocket|TestContainerConfinement|TestHostname|TestWaitForHost|TestSELinuxMode|TestNoSELinuxDenials)$",
+		setup:    setupHandWrittenNode,
 		guestArgs: func(e *env, r *run) []string {
-			return []string{"-nodecfg-digest", r.extra["digest"], "-selinux-mode", selinuxMode(e)}
+			return []string{"-nodecfg-digest", r.extra["digest"], "-selinux-mode", selinuxMode(e), "-busybox", "busybox", "-hostname", nodeHostname}
 		},
 		host: checkNodeFromHost,
 	},
@@ -78,9 +80,14 @@ var registry = []vmTest{
 		arches:   []string{"x86_64", "aarch64"},
 		timeout:  120 * time.Second,
 		guestRun: "^(TestDockerNotRunning|TestNoNodeFilesWritten|TestNoSELinuxDenials)$",
-		setup:    setupBadNode,
+		setup: func(t *testing.T, e *env, r *run) {
+			setupBadNode(t, e, r)
+			floor := filepath.Join(r.dir, "floor.json")
+			os.WriteFile(floor, dockerfloor.Embedded(), 0o644)
+			r.extra["floor-sha256"] = sha256File(floor) // the image's /etc/docker/daemon.json
+		},
 		guestArgs: func(e *env, r *run) []string {
-			return []string{"-base-daemon-sha256", sha256File(filepath.Join(e.repo, render.BaseDaemonJSON))}
+			return []string{"-base-daemon-sha256", r.extra["floor-sha256"]}
 		},
 		expect: expectFailedClosed,
 	},

@@ -25,6 +25,8 @@ type Record struct {
 	Digest  string    `json:"digest"`
 	Source  string    `json:"source"`
 	Applied time.Time `json:"applied"`
+	// Weakened names the docker floor keys the node spec weakened.
+	Weakened []string `json:"weakened,omitempty"`
 }
 
 // Options configure one apply.
@@ -34,7 +36,11 @@ type Options struct {
 	// Relabel, if set, gives written paths their SELinux labels (the node
 	// runs restorecon); nil when the root is not a running SELinux system.
 	Relabel func(ctx context.Context, paths []string) error
-	Log     func(format string, args ...any)
+	// SetHostname, if set, makes the config's /etc/hostname the running
+	// hostname: PID 1 read /etc/hostname before first boot wrote it, and
+	// the node must not run under the image's name until a reboot.
+	SetHostname func(string) error
+	Log         func(format string, args ...any)
 }
 
 // ErrAlreadyApplied means a different config was applied on an earlier
@@ -125,7 +131,16 @@ func Apply(ctx context.Context, c *Config, o Options) (bool, error) {
 			return false, fmt.Errorf("labelling written files: %w", err)
 		}
 	}
-	b, _ := json.MarshalIndent(Record{Digest: c.Digest, Source: o.Source, Applied: time.Now().UTC()}, "", "  ")
+	if o.SetHostname != nil {
+		if h := c.file("/etc/hostname"); h != nil {
+			name := strings.TrimSpace(string(h.Data))
+			if err := o.SetHostname(name); err != nil {
+				return false, fmt.Errorf("setting the running hostname to %q: %w", name, err)
+			}
+			o.Log("hostname is %s", name)
+		}
+	}
+	b, _ := json.MarshalIndent(Record{Digest: c.Digest, Source: o.Source, Applied: time.Now().UTC(), Weakened: c.Weakened}, "", "  ")
 	if err := os.MkdirAll(filepath.Dir(rec), 0o755); err != nil {
 		return false, err
 	}

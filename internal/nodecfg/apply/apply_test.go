@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bulwark/bulwark/internal/daemonconfig"
 	"github.com/bulwark/bulwark/internal/nodecfg/render"
 	"github.com/bulwark/bulwark/internal/nodespec"
 	"github.com/bulwark/bulwark/internal/pki"
@@ -47,7 +46,7 @@ func renderConfig(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := render.Render(s, render.Options{Base: daemonconfig.Config{"icc": false}, Now: now})
+	res, err := render.Render(s, render.Options{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +66,7 @@ func newRoot(t *testing.T) string {
 
 func TestApplyIntoRoot(t *testing.T) {
 	raw := renderConfig(t)
-	c, warn, err := Parse("node1.ign", raw, CheckOptions{Now: now})
+	c, warn, err := Parse("node1.ign", raw, CheckOptions{Now: now, Floor: testFloor(t)})
 	if err != nil || len(warn) > 0 {
 		t.Fatalf("Parse: %v (warnings %v)", err, warn)
 	}
@@ -105,7 +104,7 @@ func TestApplyIntoRoot(t *testing.T) {
 		t.Errorf("second Apply = %v, %v; want a no-op", did, err)
 	}
 	// A different config is refused.
-	c2, _, err := Parse("other.ign", renderConfig(t), CheckOptions{Now: now})
+	c2, _, err := Parse("other.ign", renderConfig(t), CheckOptions{Now: now, Floor: testFloor(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +116,7 @@ func TestApplyIntoRoot(t *testing.T) {
 func TestFailedApplyLeavesNoRecordAndReruns(t *testing.T) {
 	raw := strings.Replace(string(renderConfig(t)), `"name": "hello.service"`, `"name": "missing.service"`, 1)
 	raw = strings.Replace(raw, `"contents": "[Service]`, `"x": "[Service]`, 1)
-	c, _, err := Parse("n.ign", []byte(strings.Replace(raw, `"x": `, `"description": `, 1)), CheckOptions{Now: now})
+	c, _, err := Parse("n.ign", []byte(strings.Replace(raw, `"x": `, `"description": `, 1)), CheckOptions{Now: now, Floor: testFloor(t)})
 	if err != nil {
 		t.Fatalf("a unit without contents must parse: %v", err)
 	}
@@ -147,12 +146,12 @@ func TestParseRejects(t *testing.T) {
 		{"kargs", `{"ignition":{"version":"3.3.0"},"kernelArguments":{"shouldExist":["quiet"]}}`, "$.kernelArguments.shouldExist: not supported"},
 		{"remote source", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/x","contents":{"source":"https://example.com/x"}}]}}`, "$.storage.files.0.contents: source"},
 		{"write to /usr", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/usr/bin/x","contents":{"source":"data:,x"}}]}}`, "read-only, verity-protected /usr"},
-		{"bad daemon.json", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/docker/daemon.json","contents":{"source":"data:,%7B%22hosts%22%3A%5B%22tcp%3A%2F%2F0.0.0.0%3A2375%22%5D%7D"}}]}}`, "would expose an unauthenticated root API"},
+		{"bad daemon.json", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/docker/daemon.json","contents":{"source":"data:,%7B%22hosts%22%3A%5B%22tcp%3A%2F%2F0.0.0.0%3A2375%22%5D%7D"}}]}}`, "an unauthenticated root API"},
 		{"userns without subuid", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/docker/daemon.json","contents":{"source":"data:,%7B%22userns-remap%22%3A%22default%22%7D"}}]}}`, "no /etc/subuid entry"},
 		{"wrong CA", strings.Replace(good, caSource(t, good), "data:;base64,"+b64(otherCA.CertPEM), 1), "does not verify against the CA"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := Parse("node.ign", []byte(tc.raw), CheckOptions{Now: now})
+			_, _, err := Parse("node.ign", []byte(tc.raw), CheckOptions{Now: now, Floor: testFloor(t)})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Parse error %v\nwant one containing %q", err, tc.want)
 			}

@@ -12,10 +12,12 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +30,7 @@ import (
 
 	"github.com/bulwark/bulwark/internal/authz"
 	"github.com/bulwark/bulwark/internal/daemonconfig"
+	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/fielderr"
 	"github.com/bulwark/bulwark/internal/nodecfg/render"
 	"github.com/bulwark/bulwark/internal/pki"
@@ -43,6 +46,9 @@ type Config struct {
 	Users  []types.PasswdUser
 	Groups []types.PasswdGroup
 	Units  []types.Unit
+	// Weakened lists the floor keys the config weakened, by the node
+	// spec's leave (docker.weaken), with what each does; the record keeps it.
+	Weakened []string
 }
 
 // File is one file to write.
@@ -72,6 +78,11 @@ type CheckOptions struct {
 	WarnWithin time.Duration
 	// UnitFlags are the flags docker.service passes to dockerd in the image.
 	UnitFlags []string
+	// Floor is the node's base daemon.json (dockerfloor.NodePath under the
+	// root), named FloorSource in messages. The config's daemon.json is
+	// merged over it; without one nothing is applied.
+	Floor       daemonconfig.Config
+	FloorSource string
 }
 
 // Parse parses and validates raw (from source, for messages). It returns
@@ -114,6 +125,7 @@ func Parse(source string, raw []byte, o CheckOptions) (*Config, []string, error)
 			errs.Add(0, fmt.Sprintf("$.storage.files.%d.path", i), "%s is on the read-only, verity-protected /usr", f.Path)
 		}
 	}
+	c.guardDocker(errs)
 	warnings := c.semantic(source, errs, o)
 	if err := errs.Err(); err != nil {
 		return nil, warnings, err
@@ -226,16 +238,14 @@ func (c *Config) semantic(source string, errs *fielderr.List, o CheckOptions) []
 			errs.Merge(err)
 		}
 	}
-	f := c.file(render.DaemonJSON)
-	if f == nil {
+	d, w, ok := c.onFloor(source, errs, o)
+	warnings = append(warnings, w...)
+	if !ok {
 		return warnings
 	}
-	where := source + " " + c.index(f.Path) + " (" + f.Path + ")"
-	d, err := daemonconfig.Parse(where, f.Data)
-	if err == nil {
-		err = daemonconfig.Check(where, d, o.UnitFlags)
-	}
-	if err != nil {
+	f := c.file(render.DaemonJSON)
+	where := source + " " + c.index(f.Path) + " (" + f.Path + ", merged over the floor)"
+	if err := daemonconfig.Check(where, d, o.UnitFlags); err != nil {
 		errs.Merge(err)
 		return warnings
 	}
@@ -287,6 +297,120 @@ func (c *Config) semantic(source string, errs *fielderr.List, o CheckOptions) []
 	}
 	sort.Strings(w)
 	return append(warnings, w...)
+}
+
+// onFloor merges the config's daemon.json (none is an empty one) over the
+// node's floor, refusing weakenings the config's docker-weaken list does not
+// name, and puts the merged file in the config in its place: whatever tool
+// wrote the config, dockerd reads the floor plus the node's settings.
+func (c *Config) onFloor(source string, errs *fielderr.List, o CheckOptions) (daemonconfig.Config, []string, bool) {
+	if o.Floor == nil {
+		errs.Add(0, "$", "the node's floor daemon.json (%s) is missing: refusing to configure docker without it", dockerfloor.NodePath)
+		return nil, nil, false
+	}
+	var allow []string
+	if wf := c.file(dockerfloor.WeakenPath); wf != nil {
+		if err := json.Unmarshal(wf.Data, &allow); err != nil {
+			errs.Add(0, c.index(wf.Path)+".contents", "%s must be a JSON list of floor keys: %v", wf.Path, err)
+			return nil, nil, false
+		}
+	}
+	f := c.file(render.DaemonJSON)
+	if f == nil {
+		c.Files = append(c.Files, File{Path: render.DaemonJSON, Mode: 0o644, Data: []byte("{}")})
+		f = &c.Files[len(c.Files)-1]
+	}
+	where := source + " " + c.index(f.Path) + " (" + f.Path + ")"
+	node, err := daemonconfig.Parse(where, f.Data)
+	if err != nil {
+		errs.Merge(err)
+		return nil, nil, false
+	}
+	on, err := dockerfloor.Apply(where, o.Floor, node, allow)
+	if err != nil {
+		errs.Merge(err)
+		return nil, nil, false
+	}
+	merged, err := on.Config.Marshal()
+	if err != nil {
+		errs.Add(0, c.index(f.Path), "%v", err)
+		return nil, nil, false
+	}
+	// Round-trip so the checks see what dockerd will read.
+	d, err := daemonconfig.Parse(where, merged)
+	if err != nil {
+		errs.Merge(err)
+		return nil, nil, false
+	}
+	f.Data, f.Mode, f.UID, f.GID = merged, 0o644, 0, 0
+	c.Weakened = on.Weakened
+	var warnings []string
+	for _, w := range on.Weakened {
+		warnings = append(warnings, "the node spec weakens the docker floor: "+w)
+	}
+	return d, warnings, true
+}
+
+// guardDocker refuses config entries that would change which daemon.json
+// dockerd reads or how it is started: a link at or above daemon.json, and
+// units, drop-ins or unit files for docker.service and containerd.service.
+// The floor is only a floor if nothing can route around it.
+func (c *Config) guardDocker(errs *fielderr.List) {
+	for i, l := range c.Links {
+		p := filepath.Clean(l.Path)
+		if p == render.DaemonJSON || strings.HasPrefix(render.DaemonJSON, p+"/") || p == dockerfloor.WeakenPath {
+			errs.Add(0, fmt.Sprintf("$.storage.links.%d.path", i), "a link at %s would redirect the daemon.json dockerd reads", l.Path)
+		}
+	}
+	for i, d := range c.Dirs {
+		if p := filepath.Clean(d.Path); p == render.DaemonJSON {
+			errs.Add(0, fmt.Sprintf("$.storage.directories.%d.path", i), "%s must be a file", d.Path)
+		}
+	}
+	for i, f := range c.Files {
+		if guardedUnitPath(filepath.Clean(f.Path)) {
+			errs.Add(0, fmt.Sprintf("$.storage.files.%d.path", i), "%s would change how docker is started (its flags or config file); docker.service is the image's", f.Path)
+		}
+	}
+	for i, d := range c.Dirs {
+		if guardedUnitPath(filepath.Clean(d.Path)) {
+			errs.Add(0, fmt.Sprintf("$.storage.directories.%d.path", i), "%s would hold drop-ins for docker's units; docker.service is the image's", d.Path)
+		}
+	}
+	for i, l := range c.Links {
+		if guardedUnitPath(filepath.Clean(l.Path)) {
+			errs.Add(0, fmt.Sprintf("$.storage.links.%d.path", i), "%s would replace or extend docker's units", l.Path)
+		}
+	}
+	for i, u := range c.Units {
+		if !guardedUnit(u.Name) {
+			continue
+		}
+		if u.Contents != nil || len(u.Dropins) > 0 {
+			errs.Add(0, fmt.Sprintf("$.systemd.units.%d", i), "%s: contents and drop-ins are refused; the image's unit starts dockerd on the floor", u.Name)
+		}
+	}
+}
+
+// guardedUnit reports whether a unit starts the engine.
+func guardedUnit(name string) bool {
+	return name == "docker.service" || name == "containerd.service" || name == "docker.socket"
+}
+
+// guardedUnitPath reports whether p is a unit file or drop-in of a guarded
+// unit in one of systemd's unit directories.
+func guardedUnitPath(p string) bool {
+	for _, dir := range []string{"/etc/systemd/system/", "/run/systemd/system/", "/etc/systemd/system.control/", "/run/systemd/system.control/", "/run/systemd/transient/"} {
+		rest, ok := strings.CutPrefix(p, dir)
+		if !ok {
+			continue
+		}
+		first, _, _ := strings.Cut(rest, "/")
+		if guardedUnit(first) || guardedUnit(strings.TrimSuffix(first, ".d")) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkSubIDs: with userns-remap on, the config must give dockremap a

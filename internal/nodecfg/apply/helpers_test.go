@@ -4,6 +4,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"testing"
+
+	"github.com/bulwark/bulwark/internal/daemonconfig"
+	"github.com/bulwark/bulwark/internal/dockerfloor"
 )
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
@@ -30,4 +33,14 @@ func caSource(t *testing.T, raw string) string {
 	}
 	t.Fatal("no ca.pem in the config")
 	return ""
+}
+
+// testFloor is the floor osbuild puts in the image.
+func testFloor(t *testing.T) daemonconfig.Config {
+	t.Helper()
+	f, err := dockerfloor.Parse("floor", dockerfloor.Embedded())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/bulwark/bulwark/internal/authz"
 	"github.com/bulwark/bulwark/internal/daemonconfig"
+	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/nodespec"
 	"github.com/bulwark/bulwark/internal/pki"
 )
@@ -40,23 +41,12 @@ const (
 	IgnitionSpec = "3.3.0"
 )
 
-// BaseDaemonJSON is the image's base daemon.json in the repo (the docker
-// overlay), which a node's settings merge over.
-const BaseDaemonJSON = "overlays/docker/etc/docker/daemon.json"
-
-// LoadBase reads and checks a base daemon.json.
-func LoadBase(path string) (daemonconfig.Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading the base daemon.json: %w", err)
-	}
-	return daemonconfig.Parse(path, b)
-}
-
 // Options tune rendering.
 type Options struct {
-	// Base is the image's base daemon.json the node's settings merge over.
-	Base daemonconfig.Config
+	// Floor is the image's base daemon.json the node's settings merge over;
+	// nil means the floor built into nodecfg (dockerfloor), which is the
+	// one osbuild puts in the image. Nothing is looked up on disk.
+	Floor []byte
 	// UnitFlags are the flags the image's docker.service passes to dockerd.
 	UnitFlags []string
 	Now       time.Time
@@ -69,6 +59,8 @@ type Result struct {
 	Config   types.Config
 	JSON     []byte
 	Warnings []string
+	// Floor names the floor the settings were checked against.
+	Floor string
 }
 
 // Render checks s and renders its Ignition config.
@@ -84,11 +76,10 @@ func Render(s *nodespec.Spec, o Options) (*Result, error) {
 	}
 	addFile("/etc/hostname", 0o644, []byte(s.Hostname+"\n"))
 
-	settings := daemonconfig.Config{}
+	daemon := daemonconfig.Config{}
 	for k, v := range s.Docker.Settings {
-		settings[k] = v
+		daemon[k] = v
 	}
-	daemon := daemonconfig.Merge(o.Base, settings)
 	if t := s.Docker.TLS; t != nil {
 		daemon["hosts"] = append([]any{UnixSocket}, toAny(t.Listen)...)
 		daemon["tlsverify"] = true
@@ -114,19 +105,22 @@ func Render(s *nodespec.Spec, o Options) (*Result, error) {
 		addFile("/etc/subuid", 0o644, []byte(fmt.Sprintf("%s:%d:%d\n", daemonconfig.RemapUser, u.UID, u.Offset)))
 		addFile("/etc/subgid", 0o644, []byte(fmt.Sprintf("%s:%d:%d\n", daemonconfig.RemapUser, u.GID, u.Offset)))
 	}
-	// Round-trip through JSON so the checker sees what dockerd will read.
+	// The config carries the node's settings only: the node merges them
+	// over the floor in its own /usr at apply. Here they are merged over
+	// the same floor to check what dockerd will read, after a round trip
+	// through JSON.
 	djson, err := daemon.Marshal()
 	if err != nil {
 		return nil, err
 	}
-	parsed, err := daemonconfig.Parse(DaemonJSON, djson)
-	if err == nil {
-		err = daemonconfig.Check(s.File+" (rendered "+DaemonJSON+")", parsed, o.UnitFlags)
-	}
-	if err != nil {
+	if err := checkOnFloor(s, o, djson, res); err != nil {
 		errs = append(errs, err)
 	}
 	addFile(DaemonJSON, 0o644, djson)
+	if len(s.Docker.Weaken) > 0 {
+		w, _ := json.Marshal(s.Docker.Weaken)
+		addFile(dockerfloor.WeakenPath, 0o644, append(w, '\n'))
+	}
 
 	if len(s.Authz.Rules) > 0 {
 		var lines []string
@@ -185,6 +179,33 @@ func Render(s *nodespec.Spec, o Options) (*Result, error) {
 	}
 	res.Config, res.JSON = cfg, append(out, '\n')
 	return res, nil
+}
+
+// checkOnFloor merges the node's daemon.json over the floor as apply will,
+// refusing weakenings the spec did not name, and checks the result.
+func checkOnFloor(s *nodespec.Spec, o Options, djson []byte, res *Result) error {
+	floorJSON := o.Floor
+	if floorJSON == nil {
+		floorJSON = dockerfloor.Embedded()
+	}
+	res.Floor = "nodecfg's built-in floor " + dockerfloor.Digest(floorJSON)
+	floor, err := dockerfloor.Parse(res.Floor, floorJSON)
+	if err != nil {
+		return err
+	}
+	where := s.File + " (rendered " + DaemonJSON + ")"
+	node, err := daemonconfig.Parse(where, djson)
+	if err != nil {
+		return err
+	}
+	on, err := dockerfloor.Apply(where, floor, node, s.Docker.Weaken)
+	if err != nil {
+		return err
+	}
+	for _, w := range on.Weakened {
+		res.Warnings = append(res.Warnings, "docker.weaken: "+w)
+	}
+	return daemonconfig.Check(where, on.Config, o.UnitFlags)
 }
 
 func readTLS(s *nodespec.Spec, t *nodespec.TLS) (ca, cert, key []byte, err error) {

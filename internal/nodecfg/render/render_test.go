@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,7 +14,7 @@ import (
 
 	"github.com/coreos/ignition/v2/config/v3_3/types"
 
-	"github.com/bulwark/bulwark/internal/daemonconfig"
+	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/nodespec"
 	"github.com/bulwark/bulwark/internal/pki"
 )
@@ -70,8 +71,6 @@ func writeSpec(t *testing.T, body string, mintTLS bool) *nodespec.Spec {
 	return s
 }
 
-var base = daemonconfig.Config{"icc": false, "no-new-privileges": true, "log-driver": "journald"}
-
 func files(c types.Config) map[string]types.File {
 	m := map[string]types.File{}
 	for _, f := range c.Storage.Files {
@@ -90,7 +89,7 @@ func contents(t *testing.T, f types.File) string {
 
 func TestRenderGoldenWithoutTLS(t *testing.T) {
 	body := strings.Replace(specTmpl, "TLS\n", "", 1)
-	res, err := Render(writeSpec(t, body, false), Options{Base: base, Now: now})
+	res, err := Render(writeSpec(t, body, false), Options{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +108,7 @@ func TestRenderGoldenWithoutTLS(t *testing.T) {
 
 func TestRenderTLS(t *testing.T) {
 	body := strings.Replace(specTmpl, "TLS", tlsBlock, 1)
-	res, err := Render(writeSpec(t, body, true), Options{Base: base, Now: now, WarnWithin: 30 * 24 * time.Hour})
+	res, err := Render(writeSpec(t, body, true), Options{Now: now, WarnWithin: 30 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,8 +127,16 @@ func TestRenderTLS(t *testing.T) {
 	if err := json.Unmarshal([]byte(contents(t, fs[DaemonJSON])), &d); err != nil {
 		t.Fatal(err)
 	}
-	if d["tlsverify"] != true || d["icc"] != false || d["log-level"] != "warn" || d["tlskey"] != KeyPath {
+	if d["tlsverify"] != true || d["log-level"] != "warn" || d["tlskey"] != KeyPath {
 		t.Errorf("daemon.json = %v", d)
+	}
+	// The floor is the node's, merged there: the config carries only the
+	// node's own settings.
+	if _, ok := d["seccomp-profile"]; ok {
+		t.Errorf("the config's daemon.json carries the floor (seccomp-profile): %v", d)
+	}
+	if !strings.Contains(res.Floor, "built-in floor sha256:") {
+		t.Errorf("Floor = %q; want it to name the built-in floor", res.Floor)
 	}
 	hosts := d["hosts"].([]any)
 	if len(hosts) != 2 || hosts[0] != UnixSocket || hosts[1] != "tcp://0.0.0.0:2376" {
@@ -175,7 +182,7 @@ func TestRenderRejects(t *testing.T) {
 			if tc.after != nil {
 				tc.after(s)
 			}
-			o := Options{Base: base, Now: now}
+			o := Options{Now: now}
 			if tc.opts != nil {
 				tc.opts(&o)
 			}
@@ -189,7 +196,7 @@ func TestRenderRejects(t *testing.T) {
 
 func TestRenderUsernsRemap(t *testing.T) {
 	body := strings.Replace(specTmpl, "TLS", tlsBlock+"\n  usernsRemap: {uid: 200000, gid: 300000, offset: 65535}", 1)
-	res, err := Render(writeSpec(t, body, true), Options{Base: base, Now: now})
+	res, err := Render(writeSpec(t, body, true), Options{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,5 +209,76 @@ func TestRenderUsernsRemap(t *testing.T) {
 	}
 	if !strings.Contains(contents(t, fs[DaemonJSON]), `"userns-remap": "default"`) {
 		t.Errorf("daemon.json lacks userns-remap: %s", contents(t, fs[DaemonJSON]))
+	}
+}
+
+// TestRenderFloor: each floor key set weaker is refused at its path unless
+// docker.weaken names it, which turns it into a warning and a record in the
+// config; a setting at or above the floor needs no leave.
+func TestRenderFloor(t *testing.T) {
+	for _, tc := range []struct {
+		name, settings string
+		key            string // "" = no weakening
+	}{
+		{"selinux off", "{selinux-enabled: false}", "selinux-enabled"},
+		{"no-new-privileges off", "{no-new-privileges: false}", "no-new-privileges"},
+		{"another seccomp profile", "{seccomp-profile: /etc/docker/mine.json}", "seccomp-profile"},
+		{"unconfined seccomp", "{seccomp-profile: unconfined}", "seccomp-profile"},
+		{"icc on", "{icc: true}", "icc"},
+		{"plain runc", "{default-runtime: runc}", "default-runtime"},
+		{"runtime redirected", "{runtimes: {bulwark: {path: /tmp/runc}}}", "runtimes"},
+		{"userland proxy", "{userland-proxy: true}", "userland-proxy"},
+		{"same as the floor", "{icc: false, selinux-enabled: true}", ""},
+		{"an unrelated key", "{log-level: debug}", ""},
+	} {
+		for _, optIn := range []bool{false, true} {
+			if tc.key == "" && optIn {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/weaken=%v", tc.name, optIn), func(t *testing.T) {
+				body := strings.Replace(specTmpl, "TLS", tlsBlock, 1)
+				body = strings.Replace(body, "{log-level: warn}", tc.settings, 1)
+				if optIn {
+					body = strings.Replace(body, "docker:\n", "docker:\n  weaken: ["+tc.key+"]\n", 1)
+				}
+				res, err := Render(writeSpec(t, body, true), Options{Now: now})
+				switch {
+				case tc.key == "":
+					if err != nil {
+						t.Fatalf("Render: %v", err)
+					}
+				case !optIn:
+					if err == nil || !strings.Contains(err.Error(), "$."+tc.key+": weakens the node's floor") || !strings.Contains(err.Error(), "node1.yaml") {
+						t.Fatalf("Render error = %v; want the file and $.%s named as weakening the floor", err, tc.key)
+					}
+				default:
+					if err != nil {
+						t.Fatalf("Render with docker.weaken [%s]: %v", tc.key, err)
+					}
+					if !strings.Contains(strings.Join(res.Warnings, "\n"), "docker.weaken: "+tc.key+":") {
+						t.Errorf("warnings %q do not name %s", res.Warnings, tc.key)
+					}
+					if got := contents(t, files(res.Config)[dockerfloor.WeakenPath]); got != `["`+tc.key+`"]`+"\n" {
+						t.Errorf("%s = %q; want the leave recorded for the node", dockerfloor.WeakenPath, got)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestRenderElsewhere renders from a directory with no repository around
+// it: the floor is the built-in one, so the check is the same anywhere.
+func TestRenderElsewhere(t *testing.T) {
+	body := strings.Replace(specTmpl, "TLS", tlsBlock, 1)
+	body = strings.Replace(body, "{log-level: warn}", "{selinux-enabled: false}", 1)
+	s := writeSpec(t, body, true)
+	wd, _ := os.Getwd()
+	defer os.Chdir(wd)
+	if err := os.Chdir(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Render(s, Options{Now: now}); err == nil || !strings.Contains(err.Error(), "$.selinux-enabled") {
+		t.Fatalf("Render from an empty directory = %v; want the floor enforced", err)
 	}
 }

@@ -22,7 +22,27 @@ var (
 	wantDigest    = flag.String("nodecfg-digest", "", "digest of the Ignition config nodecfg must have applied")
 	baseDaemonSHA = flag.String("base-daemon-sha256", "", "sha256 of the image's base /etc/docker/daemon.json")
 	hostWait      = flag.Duration("host-wait", 10*time.Minute, "how long TestWaitForHost waits for the host")
+	wantHostname  = flag.String("hostname", "", "the hostname the node config sets")
 )
+
+// TestHostname: the config's hostname is the running one from the first
+// boot on, not only after a reboot (PID 1 read /etc/hostname before
+// nodecfg wrote it), and the journal's first nodecfg line already ran
+// under it is not required: what counts is that services started after
+// first boot (docker, sshd, this check) see it.
+func TestHostname(t *testing.T) {
+	h, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h != *wantHostname {
+		t.Errorf("running hostname %q; want %q from the node config", h, *wantHostname)
+	}
+	b, _ := os.ReadFile("/etc/hostname")
+	if strings.TrimSpace(string(b)) != *wantHostname {
+		t.Errorf("/etc/hostname %q; want %q", b, *wantHostname)
+	}
+}
 
 // TestNodecfgApplied checks the first-boot record and the modes of the
 // TLS material nodecfg wrote.

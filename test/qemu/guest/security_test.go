@@ -114,7 +114,13 @@ func TestSELinuxMode(t *testing.T) {
 	t.Logf("getenforce: %s", bytes.TrimSpace(out))
 }
 
-var labelRE = regexp.MustCompile(`^system_u:system_r:(container_t|svirt_lxc_net_t|spc_t):s0:(c\d+),(c\d+)$`)
+// labelRE is a confined container's label: container_t (svirt_lxc_net_t is
+// its old alias) with an MCS pair of its own. spc_t, which a container gets
+// when SELinux labelling is off, does not match.
+var labelRE = regexp.MustCompile(`^system_u:system_r:(container_t|svirt_lxc_net_t):s0:(c\d+),(c\d+)$`)
+
+// floorSeccomp is the floor's seccomp profile; docker info names it.
+const floorSeccomp = "/usr/share/bulwark/seccomp/default.json"
 
 // TestContainerConfinement runs two containers with the image's defaults:
 // seccomp filter mode, a blocked syscall, a container SELinux domain with
@@ -123,10 +129,11 @@ func TestContainerConfinement(t *testing.T) {
 	importBusybox(t)
 	info, _ := docker(t, "info", "--format", "{{json .SecurityOptions}} {{.DefaultRuntime}}")
 	t.Logf("docker info: %s", info)
-	if !strings.Contains(info, "selinux") || !strings.Contains(info, "name=seccomp") {
-		t.Errorf("docker info security options lack selinux or seccomp: %s", info)
+	if !strings.Contains(info, "name=selinux") || !strings.Contains(info, "name=seccomp,profile="+floorSeccomp) || !strings.HasSuffix(strings.TrimSpace(info), " bulwark") {
+		t.Errorf("docker info: %s; want name=selinux, name=seccomp,profile=%s and the bulwark runtime (the floor)", info, floorSeccomp)
 	}
 	script := `echo "seccomp=$(grep ^Seccomp: /proc/self/status)"
+echo "nnp=$(grep ^NoNewPrivs: /proc/self/status)"
 echo "label=$(cat /proc/self/attr/current | tr -d '\0')"
 echo "unshare_out=$(unshare -U true 2>&1)"; unshare -U true 2>/dev/null; echo "unshare_rc=$?"
 echo "memtotal=$(grep ^MemTotal: /proc/meminfo)"
@@ -136,6 +143,9 @@ echo "free=$(free -k | grep ^Mem:)"`
 
 	if f := strings.Fields(a["seccomp"]); len(f) != 2 || f[1] != "2" {
 		t.Errorf("container /proc/self/status %q, want Seccomp: 2 (filter)", a["seccomp"])
+	}
+	if f := strings.Fields(a["nnp"]); len(f) != 2 || f[1] != "1" {
+		t.Errorf("container /proc/self/status %q, want NoNewPrivs: 1 (the floor's no-new-privileges)", a["nnp"])
 	}
 	if a["unshare_rc"] == "0" || !strings.Contains(a["unshare_out"], "Operation not permitted") {
 		t.Errorf("unshare(CLONE_NEWUSER) in a container: rc %s %q, want EPERM from the seccomp profile", a["unshare_rc"], a["unshare_out"])

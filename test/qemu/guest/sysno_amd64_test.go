@@ -1,0 +1,5 @@
+//go:build guest
+
+package guest
+
+const sysProcessVMReadv = 310
