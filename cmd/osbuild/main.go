@@ -86,14 +86,10 @@ func run(ctx context.Context, args []string) int {
 		out := fs.String("out", "out", "output directory")
 		cache := fs.String("cache", ".cache", "cache directory (downloads, assembled rootfs)")
 		keep := fs.Bool("keep-work", false, "keep the work directory for debugging")
-		lockFlag := fs.String("lock", string(osbuild.LockStrict), "when a locked package is in neither the archive nor the package cache: strict (fail, naming each) or refresh (relock, print what moved, go on)")
+		mode := osbuild.LockStrict
+		fs.Var(&mode, "lock", "when a locked package is in neither the archive nor the package cache: strict (fail, naming each) or refresh (relock, print what moved, go on)")
 		spec, perr := parse(fs, args[1:])
 		if perr != nil {
-			return exitUsage
-		}
-		mode, merr := osbuild.ParseLockMode(*lockFlag)
-		if merr != nil {
-			fmt.Fprintf(os.Stderr, "osbuild build: %v\n", merr)
 			return exitUsage
 		}
 		_, err = osbuild.Build(ctx, osbuild.BuildOptions{SpecPath: spec, Arch: *a, OutDir: *out, CacheDir: *cache, KeepWork: *keep, Lock: mode, Stdout: os.Stdout})
@@ -101,14 +97,10 @@ func run(ctx context.Context, args []string) int {
 		fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
 		a := fs.String("arch", "", "only this architecture (default: every one the spec lists)")
 		cache := fs.String("cache", ".cache", "cache directory")
-		lockFlag := fs.String("lock", string(osbuild.LockStrict), "strict or refresh, as for build")
+		mode := osbuild.LockStrict
+		fs.Var(&mode, "lock", "strict or refresh, as for build")
 		spec, perr := parse(fs, args[1:])
 		if perr != nil {
-			return exitUsage
-		}
-		mode, merr := osbuild.ParseLockMode(*lockFlag)
-		if merr != nil {
-			fmt.Fprintf(os.Stderr, "osbuild fetch: %v\n", merr)
 			return exitUsage
 		}
 		var arches []string

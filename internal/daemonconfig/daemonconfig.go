@@ -203,6 +203,10 @@ func hasKind(v any, k kind) bool {
 	return false
 }
 
+// StringList returns a list of strings as decoded from JSON ([]any) or
+// built in Go ([]string); ok is false for anything else.
+func StringList(v any) ([]string, bool) { return stringList(v) }
+
 func stringList(v any) ([]string, bool) {
 	switch l := v.(type) {
 	case []string:

@@ -176,7 +176,7 @@ func Apply(file string, floor, node daemonconfig.Config, allow []string) (*Resul
 // an authorization plugin. This one is never negotiable: a TCP listener
 // without them is an unauthenticated root shell on the network.
 func checkHosts(errs *fielderr.List, c daemonconfig.Config) {
-	raw, ok := anyList(c["hosts"])
+	raw, ok := daemonconfig.StringList(c["hosts"])
 	if !ok {
 		if _, set := c["hosts"]; set {
 			errs.Add(0, "$.hosts", "must be a list of strings")
@@ -184,13 +184,8 @@ func checkHosts(errs *fielderr.List, c daemonconfig.Config) {
 		return
 	}
 	tlsverify, _ := c["tlsverify"].(bool)
-	for i, h := range raw {
+	for i, s := range raw {
 		p := fmt.Sprintf("$.hosts[%d]", i)
-		s, ok := h.(string)
-		if !ok {
-			errs.Add(0, p, "must be a string")
-			continue
-		}
 		host, err := opts.ParseHost(tlsverify, false, s)
 		if err != nil {
 			errs.Add(0, p, "dockerd cannot parse %q: %v", s, err)
@@ -208,26 +203,11 @@ func checkHosts(errs *fielderr.List, c daemonconfig.Config) {
 					errs.Add(0, p, "TCP listener %s needs %q", host, k)
 				}
 			}
-			if pl, _ := anyList(c["authorization-plugins"]); len(pl) == 0 {
+			if pl, _ := daemonconfig.StringList(c["authorization-plugins"]); len(pl) == 0 {
 				errs.Add(0, p, "TCP listener %s without an authorization plugin gives every certificate holder root", host)
 			}
 		default:
 			errs.Add(0, p, "listener %s is neither a unix socket nor TCP with mutual TLS", host)
 		}
 	}
-}
-
-// anyList returns a JSON list decoded (any) or built in Go ([]string).
-func anyList(v any) ([]any, bool) {
-	switch l := v.(type) {
-	case []any:
-		return l, true
-	case []string:
-		out := make([]any, len(l))
-		for i, s := range l {
-			out[i] = s
-		}
-		return out, true
-	}
-	return nil, false
 }

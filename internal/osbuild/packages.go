@@ -39,7 +39,19 @@ func ParseLockMode(s string) (LockMode, error) {
 	case LockStrict, LockRefresh:
 		return m, nil
 	}
-	return "", fmt.Errorf("--lock: want %s or %s, got %q", LockStrict, LockRefresh, s)
+	return "", fmt.Errorf("want %s or %s, got %q", LockStrict, LockRefresh, s)
+}
+
+// String and Set make a LockMode a flag.Value.
+func (m *LockMode) String() string { return string(*m) }
+
+// Set parses a --lock value into m.
+func (m *LockMode) Set(s string) error {
+	v, err := ParseLockMode(s)
+	if err == nil {
+		*m = v
+	}
+	return err
 }
 
 // pkgCacheDir is the content-addressed package cache under cacheDir.
