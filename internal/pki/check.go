@@ -24,7 +24,7 @@ type ServerCheck struct {
 // serverAuth, the SANs cover every name and address, and nothing has
 // expired. It returns every problem (errs) and near-expiry warnings.
 func CheckServer(c ServerCheck) (warnings []string, errs []error) {
-	ca, err := ParseCert(c.CA)
+	ca, err := ParseOnlyCert(c.CA)
 	if err != nil {
 		return nil, []error{fmt.Errorf("CA certificate: %w", err)}
 	}

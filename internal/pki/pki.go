@@ -6,6 +6,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -135,6 +136,32 @@ func ParseCert(b []byte) (*x509.Certificate, error) {
 	blk, _ := pem.Decode(b)
 	if blk == nil || blk.Type != "CERTIFICATE" {
 		return nil, errors.New("not a PEM CERTIFICATE")
+	}
+	return x509.ParseCertificate(blk.Bytes)
+}
+
+// ParseOnlyCert parses a PEM file that must hold exactly one certificate
+// and nothing else. A CA file is one: dockerd trusts every certificate in
+// its tlscacert bundle, so a second one appended (another CA's) would make
+// that CA's client certificates users of this node while only the first
+// was ever checked.
+func ParseOnlyCert(b []byte) (*x509.Certificate, error) {
+	blk, rest := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, errors.New("not a PEM CERTIFICATE")
+	}
+	n := 1
+	for r := rest; ; n++ {
+		var extra *pem.Block
+		if extra, r = pem.Decode(r); extra == nil {
+			if len(bytes.TrimSpace(r)) > 0 {
+				return nil, errors.New("trailing data after the certificate")
+			}
+			break
+		}
+	}
+	if n > 1 {
+		return nil, fmt.Errorf("holds %d PEM blocks; give exactly one CA certificate (dockerd would trust every certificate in the file)", n)
 	}
 	return x509.ParseCertificate(blk.Bytes)
 }

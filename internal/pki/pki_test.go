@@ -56,6 +56,8 @@ func TestCheckServerRejects(t *testing.T) {
 		{"client cert as server", func(c *ServerCheck) { c.Cert, c.Key = client.CertPEM, client.KeyPEM; c.Names = nil }, "serverAuth"},
 		{"garbage key", func(c *ServerCheck) { c.Key = []byte("nope") }, "server key"},
 		{"garbage cert", func(c *ServerCheck) { c.Cert = []byte("nope") }, "server certificate"},
+		{"second CA appended", func(c *ServerCheck) { c.CA = append(append([]byte{}, ca.CertPEM...), otherCA.CertPEM...) }, "holds 2 PEM blocks; give exactly one CA certificate"},
+		{"garbage after the CA", func(c *ServerCheck) { c.CA = append(append([]byte{}, ca.CertPEM...), "junk"...) }, "trailing data after the certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base

@@ -149,6 +149,7 @@ func TestParseRejects(t *testing.T) {
 		{"bad daemon.json", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/docker/daemon.json","contents":{"source":"data:,%7B%22hosts%22%3A%5B%22tcp%3A%2F%2F0.0.0.0%3A2375%22%5D%7D"}}]}}`, "an unauthenticated root API"},
 		{"userns without subuid", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/docker/daemon.json","contents":{"source":"data:,%7B%22userns-remap%22%3A%22default%22%7D"}}]}}`, "no /etc/subuid entry"},
 		{"wrong CA", strings.Replace(good, caSource(t, good), "data:;base64,"+b64(otherCA.CertPEM), 1), "does not verify against the CA"},
+		{"another CA appended to ca.pem", strings.Replace(good, caSource(t, good), "data:;base64,"+b64(append(unb64(t, caSource(t, good)), otherCA.CertPEM...)), 1), "give exactly one CA certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := Parse("node.ign", []byte(tc.raw), CheckOptions{Now: now, Floor: testFloor(t)})

@@ -3,6 +3,7 @@ package apply
 import (
 	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/bulwark/bulwark/internal/daemonconfig"
@@ -10,6 +11,16 @@ import (
 )
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// unb64 decodes a "data:;base64," source.
+func unb64(t *testing.T, src string) []byte {
+	_, enc, _ := strings.Cut(src, ",")
+	b, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
 
 // caSource returns the contents source of /etc/docker/tls/ca.pem in raw.
 func caSource(t *testing.T, raw string) string {
