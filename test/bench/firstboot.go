@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bulwark/bulwark/internal/arch"
+	"github.com/bulwark/bulwark/internal/dockerfloor"
 )
 
 // FirstbootResult compares what nodecfg and Debian's Ignition write for
@@ -92,6 +93,10 @@ func judgeTrees(diffs []Difference, configPaths []string) (mismatches []Differen
 	records = map[string][]string{}
 	for _, d := range diffs {
 		switch {
+		case d.Path == "/etc/docker/daemon.json" && d.Kind == "differs" && slices.Equal(d.Fields, []string{fieldContent}):
+			// By design: nodecfg merges the config's daemon.json over the
+			// image's floor (internal/dockerfloor); Ignition writes it as is.
+			records["nodecfg"] = append(records["nodecfg"], d.Path+" (floor merged)")
 		case slices.Contains(configPaths, d.Path):
 			mismatches = append(mismatches, d)
 		case d.Kind == "only-a":
@@ -110,6 +115,15 @@ func judgeTrees(diffs []Difference, configPaths []string) (mismatches []Differen
 // to relabel with. Both tools get the same seed.
 func seedRoot(dir string) error {
 	if err := os.MkdirAll(filepath.Join(dir, "etc/selinux"), 0o755); err != nil {
+		return err
+	}
+	// nodecfg apply merges the config's daemon.json over the image's floor
+	// and refuses to apply without it; both roots get it, as an image has.
+	floor := filepath.Join(dir, dockerfloor.NodePath)
+	if err := os.MkdirAll(filepath.Dir(floor), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(floor, dockerfloor.Embedded(), 0o644); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "etc/selinux/config"), []byte("SELINUX=permissive\nSELINUXTYPE=default\n"), 0o644)
