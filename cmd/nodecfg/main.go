@@ -171,35 +171,51 @@ func certs(args []string) error {
 	if *out == "" || (*host == "" && len(clients) == 0) {
 		return errors.New("certs: --out and at least one of --host or --client are required")
 	}
-	if err := os.MkdirAll(*out, 0o700); err != nil {
-		return err
-	}
-	now := time.Now()
-	kt := pki.KeyType(*keyType)
+	// Every name becomes a file name in --out: all are checked, with the
+	// addresses and the validity, before anything is written.
 	validity := time.Duration(*days) * 24 * time.Hour
-	ca, err := loadOrMakeCA(*out, kt, now)
+	bad := []error{pki.CheckValidity(validity)}
+	if *host != "" {
+		bad = append(bad, pki.CheckHostName(*host), pki.CheckStem(*host))
+	}
+	for _, u := range clients {
+		bad = append(bad, pki.CheckClientName(u))
+	}
+	var ipList []net.IP
+	for _, s := range ips {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			bad = append(bad, fmt.Errorf("--ip %q is not an IP address", s))
+		}
+		ipList = append(ipList, ip)
+	}
+	if err := errors.Join(bad...); err != nil {
+		return fmt.Errorf("certs: %w", err)
+	}
+	st, err := pki.OpenStore(*out)
 	if err != nil {
 		return err
 	}
+	defer st.Close()
+	now := time.Now()
+	kt := pki.KeyType(*keyType)
+	ca, made, err := st.CA(kt, now)
+	if err != nil {
+		return err
+	}
+	if made {
+		fmt.Printf("certs: made a new CA in %s (keep %s offline)\n", filepath.Join(*out, pki.CAFile), pki.CAKeyFile)
+	} else {
+		fmt.Printf("certs: using the CA in %s\n", filepath.Join(*out, pki.CAFile))
+	}
 	write := func(name string, p *pki.Pair) error {
-		if err := atomicfile.WriteFile(filepath.Join(*out, name+".pem"), p.CertPEM, 0o444); err != nil {
-			return err
-		}
-		if err := atomicfile.WriteFile(filepath.Join(*out, name+"-key.pem"), p.KeyPEM, 0o400); err != nil {
+		if err := st.Write(name, p); err != nil {
 			return err
 		}
 		fmt.Printf("certs: wrote %s.pem and %s-key.pem (expires %s)\n", filepath.Join(*out, name), filepath.Join(*out, name), p.Cert.NotAfter.Format(time.DateOnly))
 		return nil
 	}
 	if *host != "" {
-		var ipList []net.IP
-		for _, s := range ips {
-			ip := net.ParseIP(s)
-			if ip == nil {
-				return fmt.Errorf("certs: --ip %q is not an IP address", s)
-			}
-			ipList = append(ipList, ip)
-		}
 		srv, err := pki.NewServer(ca, *host, dns, ipList, kt, validity, now)
 		if err != nil {
 			return err
@@ -218,36 +234,6 @@ func certs(args []string) error {
 		}
 	}
 	return nil
-}
-
-func loadOrMakeCA(dir string, kt pki.KeyType, now time.Time) (*pki.Pair, error) {
-	certPath, keyPath := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem")
-	cb, err1 := os.ReadFile(certPath)
-	kb, err2 := os.ReadFile(keyPath)
-	if err1 == nil && err2 == nil {
-		cert, err := pki.ParseCert(cb)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", certPath, err)
-		}
-		key, err := pki.ParseKey(kb)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", keyPath, err)
-		}
-		fmt.Printf("certs: using the CA in %s\n", certPath)
-		return &pki.Pair{CertPEM: cb, KeyPEM: kb, Cert: cert, Key: key}, nil
-	}
-	ca, err := pki.NewCA("Bulwark CA", kt, 5*365*24*time.Hour, now)
-	if err != nil {
-		return nil, err
-	}
-	if err := atomicfile.WriteFile(certPath, ca.CertPEM, 0o444); err != nil {
-		return nil, err
-	}
-	if err := atomicfile.WriteFile(keyPath, ca.KeyPEM, 0o400); err != nil {
-		return nil, err
-	}
-	fmt.Printf("certs: made a new CA in %s (keep ca-key.pem offline)\n", certPath)
-	return ca, nil
 }
 
 func renderCmd(specPath, out, base string, warn time.Duration, validateOnly bool) error {

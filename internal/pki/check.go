@@ -21,8 +21,9 @@ type ServerCheck struct {
 
 // CheckServer verifies a node's server TLS material before it is written:
 // the key matches the certificate, the chain verifies to the CA for
-// serverAuth, the SANs cover every name and address, and nothing has
-// expired. It returns every problem (errs) and near-expiry warnings.
+// serverAuth, the SANs cover every name and address, nothing has expired,
+// every key is strong enough (CheckKey), every certificate is valid for at
+// least MinValidity, and the server certificate cannot sign others. It returns every problem (errs) and near-expiry warnings.
 func CheckServer(c ServerCheck) (warnings []string, errs []error) {
 	ca, err := ParseOnlyCert(c.CA)
 	if err != nil {
@@ -40,6 +41,12 @@ func CheckServer(c ServerCheck) (warnings []string, errs []error) {
 	}
 	if !ca.IsCA {
 		errs = append(errs, errors.New("CA certificate is not a CA (basicConstraints CA:FALSE)"))
+	}
+	for _, e := range checkCert(ca) {
+		errs = append(errs, fmt.Errorf("CA certificate: %w", e))
+	}
+	for _, e := range append(checkCert(cert), checkLeaf(cert)...) {
+		errs = append(errs, fmt.Errorf("server certificate: %w", e))
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
