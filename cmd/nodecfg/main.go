@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -30,11 +31,13 @@ import (
 	"github.com/bulwark/bulwark/internal/pki"
 )
 
+// Exit codes, for every command.
 const (
 	exitOK     = 0
-	exitFailed = 1
+	exitFailed = 1 // includes an invalid node spec or policy (validate)
 	exitUsage  = 2
 	exitDenied = 3 // authz check: the request would be denied
+	// 130: interrupted
 )
 
 const usage = `usage: nodecfg <command> [flags]
@@ -45,11 +48,18 @@ commands:
                             and client certificates (CN = USER)
   render [-o FILE] NODE.yaml render the node spec as an Ignition config (stdout by default)
   validate NODE.yaml        run every check of render without writing anything
+  validate --policy FILE [NODE.yaml]
+                            also lint an authz policy file (the format authz serve reads)
   apply [--root DIR] [--config FILE]
                             first boot: find the config (fw_cfg, OEM partition, or FILE),
                             validate all of it, then write it under DIR (default /)
-  authz check --policy FILE --user U --action A [--method M]
-                            answer allow or deny for one request and name the rule
+  authz check --policy FILE (--user U | --tls=false) (--action A | --method M --uri URI)
+              [--body FILE]
+                            decide one request as the plugin would (same code): print allow
+                            or deny with the rule and reason; exit 3 on deny. --action
+                            stands for its route's request; --body is the JSON the client
+                            sends (create, update, exec, volume create); --tls=false is
+                            the local socket
   authz serve [--policy FILE]
                             serve Docker's authorization plugin protocol on
                             /run/docker/plugins/bulwark-authz.sock; SIGHUP reloads the policy
@@ -99,11 +109,20 @@ func run(ctx context.Context, args []string) int {
 		out := fs.String("o", "", "write the config here (atomically) instead of stdout")
 		base := fs.String("base-daemon-json", "", "check against this floor daemon.json instead of the one built into nodecfg (the one osbuild puts in the image)")
 		warn := fs.Duration("warn-expiry", 30*24*time.Hour, "warn when a certificate expires within this")
-		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 1 {
+		policy := new(string)
+		if args[0] == "validate" {
+			policy = fs.String("policy", "", "also lint this authz policy file")
+		}
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 1 || fs.NArg() == 0 && *policy == "" {
 			fmt.Fprint(os.Stderr, usage)
 			return exitUsage
 		}
-		err = renderCmd(fs.Arg(0), *out, *base, *warn, args[0] == "validate")
+		if *policy != "" {
+			err = lintPolicy(*policy)
+		}
+		if err == nil && fs.NArg() == 1 {
+			err = renderCmd(fs.Arg(0), *out, *base, *warn, args[0] == "validate")
+		}
 	case "apply":
 		fs := flag.NewFlagSet("apply", flag.ContinueOnError)
 		root := fs.String("root", "/", "root directory to apply under")
@@ -129,15 +148,24 @@ func run(ctx context.Context, args []string) int {
 		}
 		fs := flag.NewFlagSet("authz check", flag.ContinueOnError)
 		policy := fs.String("policy", "", "policy file (one JSON rule per line)")
-		user := fs.String("user", "", "the client certificate CN")
-		action := fs.String("action", "", "action name, such as container_create")
-		method := fs.String("method", "", "HTTP method (default: GET for *_list/_inspect-like reads, else POST)")
-		if err := fs.Parse(args[2:]); err != nil || *policy == "" || *action == "" {
+		var in authz.CheckInput
+		fs.StringVar(&in.User, "user", "", "the client certificate CN")
+		tls := fs.Bool("tls", true, "the request comes over TLS (false: the local unix socket, no user)")
+		fs.StringVar(&in.Action, "action", "", "action name, such as container_create (stands for its route's request)")
+		fs.StringVar(&in.Method, "method", "", "HTTP method of the request")
+		fs.StringVar(&in.URI, "uri", "", "request URI, such as /v1.45/containers/create")
+		body := fs.String("body", "", "file with the request's JSON body (- for stdin)")
+		if err := fs.Parse(args[2:]); err != nil || *policy == "" || fs.NArg() != 0 {
 			fmt.Fprint(os.Stderr, usage)
 			return exitUsage
 		}
+		in.LocalSocket = !*tls
 		var allow bool
-		allow, err = authzCheck(*policy, *user, *action, *method)
+		allow, err = authzCheck(*policy, in, *body)
+		if errors.Is(err, errCheckUsage) {
+			fmt.Fprintf(os.Stderr, "nodecfg: %v\n\n%s", err, usage)
+			return exitUsage
+		}
 		if err == nil && !allow {
 			return exitDenied
 		}
@@ -359,29 +387,52 @@ func serve(ctx context.Context, policy string) error {
 	}
 }
 
-func authzCheck(policyPath, user, action, method string) (bool, error) {
-	b, err := os.ReadFile(policyPath)
+// errCheckUsage marks an authz check whose flags describe no request.
+var errCheckUsage = errors.New("authz check")
+
+// authzCheck decides one request through Policy.Authorize, the plugin's
+// own entry point, on the request dockerd would send for in.
+func authzCheck(policyPath string, in authz.CheckInput, bodyPath string) (bool, error) {
+	p, err := authz.Load(policyPath)
 	if err != nil {
 		return false, err
 	}
-	p, err := authz.Parse(policyPath, b)
+	switch bodyPath {
+	case "":
+	case "-":
+		in.Body, err = io.ReadAll(os.Stdin)
+	default:
+		in.Body, err = os.ReadFile(bodyPath)
+	}
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("reading the request body: %w", err)
 	}
-	if !slices.Contains(authz.Actions(), action) {
-		return false, fmt.Errorf("unknown action %q (known: %s)", action, strings.Join(authz.Actions(), ", "))
-	}
-	if method == "" {
-		method = "POST"
-		if strings.HasSuffix(action, "_list") || strings.HasSuffix(action, "_inspect") || strings.HasPrefix(action, "docker_") && action != "docker_auth" {
-			method = "GET"
+	req, err := in.Request()
+	if err != nil {
+		if in.Action != "" && !slices.Contains(authz.Actions(), in.Action) {
+			err = fmt.Errorf("%w (known: %s)", err, strings.Join(authz.Actions(), ", "))
 		}
+		return false, fmt.Errorf("%w: %w", errCheckUsage, err)
 	}
-	d := p.Decide(user, method, action)
+	d := p.Authorize(req)
 	verdict := "deny"
 	if d.Allow {
 		verdict = "allow"
 	}
-	fmt.Printf("%s: %s\n", verdict, d.Reason)
+	fmt.Printf("%s %s %s action=%s rule=%q: %s\n", verdict, req.RequestMethod, req.RequestURI, d.Action, d.Rule, d.Reason)
+	if len(in.Body) == 0 && authz.InspectsBody(d.Action) {
+		fmt.Fprintf(os.Stderr, "nodecfg: %s is decided on its body: pass --body FILE with the JSON the client sends\n", d.Action)
+	}
 	return d.Allow, nil
+}
+
+// lintPolicy runs every check of the policy parser (the plugin refuses a
+// policy that fails one) on a policy file.
+func lintPolicy(path string) error {
+	p, err := authz.Load(path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "nodecfg: %s: valid (%d rules)\n", path, len(p.Rules))
+	return nil
 }

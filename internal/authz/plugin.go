@@ -21,7 +21,7 @@ type Plugin struct {
 	mu     sync.RWMutex
 	policy *Policy
 	// Log records each decision; by default to the journal.
-	Log func(d Decision, user, method, uri string)
+	Log func(d Decision)
 }
 
 // NewPlugin loads the policy at path.
@@ -36,11 +36,7 @@ func NewPlugin(path string) (*Plugin, error) {
 // Reload re-reads the policy. An invalid policy is refused and the current
 // one stays in force: a typo must not open or close the whole API.
 func (p *Plugin) Reload() error {
-	b, err := os.ReadFile(p.path)
-	if err != nil {
-		return fmt.Errorf("reading policy: %w", err)
-	}
-	pol, err := Parse(p.path, b)
+	pol, err := Load(p.path)
 	if err != nil {
 		return err
 	}
@@ -55,9 +51,9 @@ func (p *Plugin) AuthZReq(r authorization.Request) authorization.Response {
 	p.mu.RLock()
 	pol := p.policy
 	p.mu.RUnlock()
-	d := pol.Decide(r.User, r.RequestMethod, Action(r.RequestMethod, r.RequestURI))
+	d := pol.Authorize(r)
 	if p.Log != nil {
-		p.Log(d, r.User, r.RequestMethod, r.RequestURI)
+		p.Log(d)
 	}
 	if !d.Allow {
 		return authorization.Response{Allow: false, Msg: "bulwark-authz: " + d.Reason}
@@ -73,14 +69,19 @@ func (p *Plugin) AuthZRes(authorization.Request) authorization.Response {
 // Handler returns the plugin protocol handler.
 func (p *Plugin) Handler() *authorization.Handler { return authorization.NewHandler(p) }
 
-func journalLog(d Decision, user, method, uri string) {
+// journalLog records a decision with who asked, how they were identified,
+// what for, the rule and the reason; denials at notice priority.
+func journalLog(d Decision) {
 	verdict := "deny"
 	prio := journal.PriNotice
 	if d.Allow {
 		verdict, prio = "allow", journal.PriInfo
 	}
-	msg := fmt.Sprintf("%s user=%q %s %s action=%s rule=%q: %s", verdict, user, method, uri, d.Action, d.Rule, d.Reason)
-	vars := map[string]string{"BULWARK_AUTHZ_DECISION": verdict, "BULWARK_AUTHZ_USER": user, "BULWARK_AUTHZ_ACTION": d.Action, "BULWARK_AUTHZ_RULE": d.Rule}
+	msg := fmt.Sprintf("%s user=%q authn=%q %s %s action=%s rule=%q: %s", verdict, d.User, d.AuthN, d.Method, d.URI, d.Action, d.Rule, d.Reason)
+	vars := map[string]string{
+		"BULWARK_AUTHZ_DECISION": verdict, "BULWARK_AUTHZ_USER": d.User, "BULWARK_AUTHZ_AUTHN": d.AuthN,
+		"BULWARK_AUTHZ_ACTION": d.Action, "BULWARK_AUTHZ_RULE": d.Rule, "BULWARK_AUTHZ_REASON": d.Reason,
+	}
 	if journal.Enabled() {
 		if err := journal.Send(msg, prio, vars); err == nil {
 			return

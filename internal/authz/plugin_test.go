@@ -10,7 +10,42 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/docker/go-plugins-helpers/authorization"
 )
+
+// servePlugin serves p on a unix socket and returns a function that asks
+// it about a request, with the JSON dockerd sends.
+func servePlugin(t *testing.T, p *Plugin) func(r authorization.Request) (bool, string) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "authz.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p.Handler().Serve(l)
+	t.Cleanup(func() { l.Close() })
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return net.Dial("unix", sock)
+	}}}
+	return func(r authorization.Request) (bool, string) {
+		body, _ := json.Marshal(r)
+		resp, err := client.Post("http://plugin/AuthZPlugin.AuthZReq", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out authorization.Response
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out.Allow, out.Msg
+	}
+}
+
+func tlsReq(user, method, uri string) authorization.Request {
+	return authorization.Request{User: user, UserAuthNMethod: AuthNTLS, RequestMethod: method, RequestURI: uri}
+}
 
 // TestPluginProtocol drives the plugin over a unix socket with the JSON
 // dockerd sends, and reloads the policy while requests run.
@@ -23,54 +58,31 @@ func TestPluginProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	var logged []string
-	p.Log = func(d Decision, user, method, uri string) {
+	var logged []Decision
+	p.Log = func(d Decision) {
 		mu.Lock()
-		logged = append(logged, user+" "+d.Action)
+		logged = append(logged, d)
 		mu.Unlock()
 	}
-	sock := filepath.Join(dir, "authz.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
+	ask := servePlugin(t, p)
+	if ok, msg := ask(tlsReq("alice", "POST", "/v1.45/containers/create")); !ok {
+		t.Errorf("alice denied container_create: %s", msg)
 	}
-	go p.Handler().Serve(l)
-	defer l.Close()
-	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return net.Dial("unix", sock)
-	}}}
-	ask := func(user, method, uri string) (bool, string) {
-		body, _ := json.Marshal(map[string]any{"User": user, "RequestMethod": method, "RequestUri": uri})
-		resp, err := client.Post("http://plugin/AuthZPlugin.AuthZReq", "application/json", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var r struct {
-			Allow bool
-			Msg   string
-		}
-		json.NewDecoder(resp.Body).Decode(&r)
-		return r.Allow, r.Msg
-	}
-	if ok, _ := ask("alice", "POST", "/v1.45/containers/create"); !ok {
-		t.Error("alice denied container_create")
-	}
-	if ok, msg := ask("bob", "POST", "/v1.45/containers/create"); ok || msg == "" {
+	if ok, msg := ask(tlsReq("bob", "POST", "/v1.45/containers/create")); ok || msg == "" {
 		t.Errorf("bob: allow=%v msg=%q; want a denial with a reason", ok, msg)
 	}
 	// Reload under load: every request must be answered.
 	var wg sync.WaitGroup
 	for i := 0; i < 20; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); ask("alice", "GET", "/containers/json") }()
+		go func() { defer wg.Done(); ask(tlsReq("alice", "GET", "/containers/json")) }()
 	}
 	os.WriteFile(pol, []byte(`{"name":"only-bob","users":["bob"],"actions":["*"]}`+"\n"), 0o644)
 	if err := p.Reload(); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	if ok, _ := ask("alice", "GET", "/containers/json"); ok {
+	if ok, _ := ask(tlsReq("alice", "GET", "/containers/json")); ok {
 		t.Error("alice still allowed after the reload removed her")
 	}
 	// An invalid policy is refused and the current one kept.
@@ -78,12 +90,17 @@ func TestPluginProtocol(t *testing.T) {
 	if err := p.Reload(); err == nil {
 		t.Error("Reload accepted an invalid policy")
 	}
-	if ok, _ := ask("bob", "POST", "/containers/create"); !ok {
+	if ok, _ := ask(tlsReq("bob", "POST", "/containers/create")); !ok {
 		t.Error("a failed reload changed the policy in force")
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(logged) < 24 {
 		t.Errorf("logged %d decisions, want one per request", len(logged))
+	}
+	// The log carries who asked, how, what for, the rule and the reason.
+	d := logged[1]
+	if d.User != "bob" || d.AuthN != AuthNTLS || d.Method != "POST" || d.URI != "/v1.45/containers/create" || d.Action != "container_create" || d.Rule != "auditors" || d.Allow || d.Reason == "" {
+		t.Errorf("logged %+v, want bob's denied container_create with rule and reason", d)
 	}
 }

@@ -1,7 +1,11 @@
 // Package authz is Bulwark's Docker authorization: the policy (authz-broker's
-// format, one JSON rule per line), the mapping of Docker API requests to
-// action names, and the decision. The user is the CN of the TLS client
+// format, one JSON rule per line, plus limits on what a rule's users may ask
+// for), the mapping of Docker API requests to action names, the decoding of
+// request bodies, and the decision. The user is the CN of the TLS client
 // certificate, which dockerd passes to authorization plugins.
+//
+// The plugin and `nodecfg authz check` decide through the one entry point,
+// Policy.Authorize, on an authorization.Request.
 package authz
 
 import (
@@ -9,30 +13,64 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
+	"regexp/syntax"
+	"slices"
 	"strings"
 
 	"github.com/bulwark/bulwark/internal/fielderr"
 )
 
-// Rule grants users a set of actions; readonly users may only read.
+// Rule grants users a set of actions. A rule is unrestricted when it says so
+// or grants every action ("*"); every other rule is limited in what a
+// container create, update or exec may ask for (see limits.go), and Binds
+// and CapAdd widen those limits. A read-only rule allows only read-safe
+// actions (see classes.go), whatever its patterns match.
 type Rule struct {
 	Name     string   `json:"name"`
 	Users    []string `json:"users"`
 	Actions  []string `json:"actions"`
 	ReadOnly bool     `json:"readonly"`
+	// Unrestricted lifts every limit on request bodies.
+	Unrestricted bool `json:"unrestricted,omitempty"`
+	// Binds lists the host directories (absolute, clean) the rule's users
+	// may bind into containers, each with everything below it.
+	Binds []string `json:"binds,omitempty"`
+	// CapAdd lists the capabilities the rule's users may add beyond
+	// Docker's default set, spelled as for `docker run --cap-add`.
+	CapAdd []string `json:"capAdd,omitempty"`
 
 	patterns []*regexp.Regexp
+	caps     map[string]bool // CapAdd, normalized
+}
+
+// unrestricted reports whether the rule's requests go without body limits.
+func (r *Rule) unrestricted() bool {
+	return !r.ReadOnly && (r.Unrestricted || slices.Contains(r.Actions, "*"))
 }
 
 // Policy is an ordered list of rules. The first rule naming a user decides
 // for that user, which is why a user may appear in one rule only.
 type Policy struct {
 	Rules []Rule
+
+	// resolve turns a host path into the one a bind would reach, following
+	// symlinks; nil means the real file system (resolveHost).
+	resolve func(string) (string, error)
+}
+
+// Load reads and validates the policy file at path.
+func Load(path string) (*Policy, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading policy: %w", err)
+	}
+	return Parse(path, b)
 }
 
 // Parse reads and validates a policy. file names it in errors; every
-// problem is reported, each with its line.
+// problem is reported, each with its line and JSON path.
 func Parse(file string, data []byte) (*Policy, error) {
 	errs := &fielderr.List{File: file}
 	p := &Policy{}
@@ -52,7 +90,7 @@ func Parse(file string, data []byte) (*Policy, error) {
 		dec := json.NewDecoder(strings.NewReader(text))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&r); err != nil {
-			errs.Add(line, path, "not a policy rule (want {\"name\",\"users\",\"actions\",\"readonly\"}): %v", err)
+			errs.Add(line, path, "not a policy rule (want {\"name\",\"users\",\"actions\",\"readonly\",\"unrestricted\",\"binds\",\"capAdd\"}): %v", err)
 			continue
 		}
 		if dec.More() {
@@ -65,36 +103,9 @@ func Parse(file string, data []byte) (*Policy, error) {
 			errs.Add(line, path+".name", "rule name %q is already used on line %d", r.Name, prev)
 		}
 		names[r.Name] = line
-		if len(r.Users) == 0 {
-			errs.Add(line, path+".users", "must list at least one user (the client certificate CN)")
-		}
-		for i, u := range r.Users {
-			up := fmt.Sprintf("%s.users[%d]", path, i)
-			switch prev, dup := users[u]; {
-			case u == "":
-				errs.Add(line, up, "user must not be empty")
-			case dup:
-				errs.Add(line, up, "user %q is already in rule %q: the first rule decides, so this one would never apply", u, prev)
-			default:
-				users[u] = r.Name
-			}
-		}
-		if len(r.Actions) == 0 {
-			errs.Add(line, path+".actions", "must list at least one action or pattern")
-		}
-		for i, a := range r.Actions {
-			ap := fmt.Sprintf("%s.actions[%d]", path, i)
-			re, err := compileAction(a)
-			if err != nil {
-				errs.Add(line, ap, "%q does not compile: %v", a, err)
-				continue
-			}
-			if !matchesAny(re) {
-				errs.Add(line, ap, "%q matches no Docker API action (known actions look like container_create, image_list)", a)
-				continue
-			}
-			r.patterns = append(r.patterns, re)
-		}
+		checkUsers(errs, line, path, &r, users)
+		checkActions(errs, line, path, &r)
+		checkLimits(errs, line, path, &r)
 		p.Rules = append(p.Rules, r)
 	}
 	if err := sc.Err(); err != nil {
@@ -109,32 +120,41 @@ func Parse(file string, data []byte) (*Policy, error) {
 	return p, nil
 }
 
-// compileAction turns an action or pattern into an anchored regexp; "*"
-// alone means every action.
+// compileAction turns an action or pattern into a regexp that must match a
+// whole action name; "*" alone means every action. The pattern is parsed
+// on its own first, and anchored as a syntax tree rather than by pasting
+// strings: pasted into "^(?:" + a + ")$", a pattern such as
+// `container_list)|(.*` closes the group itself and matches everything.
 func compileAction(a string) (*regexp.Regexp, error) {
 	if a == "*" {
 		a = ".*"
 	}
-	return regexp.Compile("^(?:" + a + ")$")
-}
-
-func matchesAny(re *regexp.Regexp) bool {
-	for _, r := range routes {
-		if re.MatchString(r.action) {
-			return true
-		}
+	re, err := syntax.Parse(a, syntax.Perl)
+	if err != nil {
+		return nil, err
 	}
-	return false
+	anchored := &syntax.Regexp{Op: syntax.OpConcat, Flags: syntax.Perl, Sub: []*syntax.Regexp{
+		{Op: syntax.OpBeginText}, re, {Op: syntax.OpEndText},
+	}}
+	return regexp.Compile(anchored.String())
 }
 
 // RuleFor returns the rule that decides for user, or nil.
 func (p *Policy) RuleFor(user string) *Rule {
 	for i := range p.Rules {
-		for _, u := range p.Rules[i].Users {
-			if u == user {
-				return &p.Rules[i]
-			}
+		if slices.Contains(p.Rules[i].Users, user) {
+			return &p.Rules[i]
 		}
 	}
 	return nil
+}
+
+// matches reports whether one of the rule's patterns matches action.
+func (r *Rule) matches(action string) bool {
+	for _, re := range r.patterns {
+		if re.MatchString(action) {
+			return true
+		}
+	}
+	return false
 }
