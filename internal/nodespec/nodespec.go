@@ -86,6 +86,13 @@ type Rule struct {
 	Users    []string `yaml:"users" json:"users"`
 	Actions  []string `yaml:"actions" json:"actions"`
 	ReadOnly bool     `yaml:"readonly" json:"readonly"`
+	// Unrestricted, Binds and CapAdd are the authz limits (internal/authz):
+	// a rule that is not unrestricted (nor actions ["*"]) may not create
+	// privileged containers, bind host paths outside Binds, add
+	// capabilities outside CapAdd, join host namespaces, ...
+	Unrestricted bool     `yaml:"unrestricted" json:"unrestricted,omitempty"`
+	Binds        []string `yaml:"binds" json:"binds,omitempty"`
+	CapAdd       []string `yaml:"capAdd" json:"capAdd,omitempty"`
 }
 
 // File is an extra file to write.
@@ -116,6 +123,18 @@ var (
 	unitRe = regexp.MustCompile(`^[A-Za-z0-9:_.@-]+\.(service|socket|timer|target|path|mount|slice)$`)
 	modeRe = regexp.MustCompile(`^0?[0-7]{3,4}$`)
 )
+
+// CheckUserName refuses an account or group name that Debian's useradd
+// (NAME_REGEX) would not take: a lower-case letter or '_' first, then
+// lower-case letters, digits, '_' and '-', 32 characters at most. Nothing
+// else can reach /etc/passwd, where ':' and newlines separate entries.
+// nodecfg apply uses the same rule for Ignition configs.
+func CheckUserName(name string) error {
+	if !userRe.MatchString(name) {
+		return fmt.Errorf("%q is not a valid user name (a lower-case letter or '_', then up to 31 of a-z, 0-9, '_' and '-')", name)
+	}
+	return nil
+}
 
 // Load reads and validates a node spec.
 func Load(path string) (*Spec, error) {
@@ -161,8 +180,8 @@ func (s *Spec) validate() error {
 	seenUser := map[string]bool{}
 	for i, u := range s.Users {
 		p := fielderr.Index("$.users", i)
-		if !userRe.MatchString(u.Name) {
-			add(p+".name", "%q is not a valid user name", u.Name)
+		if err := CheckUserName(u.Name); err != nil {
+			add(p+".name", "%v", err)
 		}
 		if seenUser[u.Name] {
 			add(p+".name", "user %q is listed twice", u.Name)

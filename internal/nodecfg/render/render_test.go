@@ -282,3 +282,22 @@ func TestRenderElsewhere(t *testing.T) {
 		t.Fatalf("Render from an empty directory = %v; want the floor enforced", err)
 	}
 }
+
+// TestRenderAuthzLimits: a node spec's authz limits reach the policy the
+// plugin reads, and a bad one is refused with its path.
+func TestRenderAuthzLimits(t *testing.T) {
+	body := strings.Replace(specTmpl, "TLS", tlsBlock, 1)
+	body = strings.Replace(body, `    - {name: auditors, users: [bob], actions: [".*"], readonly: true}`,
+		`    - {name: builders, users: [bob], actions: [container_create], binds: [/srv/data], capAdd: [NET_ADMIN]}`, 1)
+	res, err := Render(writeSpec(t, body, true), Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := contents(t, files(res.Config)[PolicyPath]); !strings.Contains(got, `"binds":["/srv/data"],"capAdd":["NET_ADMIN"]`) {
+		t.Errorf("policy = %s; want the rule's binds and capAdd", got)
+	}
+	bad := strings.Replace(body, "binds: [/srv/data]", "binds: [/]", 1)
+	if _, err := Render(writeSpec(t, bad, true), Options{Now: now}); err == nil || !strings.Contains(err.Error(), "$[1].binds[0]") {
+		t.Errorf("Render with binds [/] = %v; want the path named", err)
+	}
+}
