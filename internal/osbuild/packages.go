@@ -224,11 +224,13 @@ func (b *build) stepPackages(ctx context.Context, st *progress.Step) error {
 	if err != nil {
 		return err
 	}
-	fetched := len(b.pkgs.Missing(need))
+	missing := len(b.pkgs.Missing(need))
+	downloaded := 0
 	gone, err := b.fetch(ctx, st, need)
 	if err != nil {
 		return err
 	}
+	downloaded += missing - len(gone)
 	if len(gone) > 0 {
 		if b.o.Lock != LockRefresh {
 			return missingError(b.lock, b.spec, gone)
@@ -239,15 +241,16 @@ func (b *build) stepPackages(ctx context.Context, st *progress.Step) error {
 		if need, err = b.neededItems(); err != nil {
 			return err
 		}
-		fetched += len(b.pkgs.Missing(need))
+		missing = len(b.pkgs.Missing(need))
 		if gone, err = b.fetch(ctx, st, need); err != nil {
 			return err
 		}
 		if len(gone) > 0 {
 			return fmt.Errorf("the fresh lock names packages the archive does not serve (is the mirror mid-sync?): %w", missingError(b.lock, b.spec, gone))
 		}
+		downloaded += missing
 	}
-	st.Done("%d packages needed, %d downloaded, %d from the package cache", len(need), fetched, len(need)-fetched)
+	st.Done("%d packages needed, %d were in the package cache; %d downloaded in all", len(need), len(need)-missing, downloaded)
 	return nil
 }
 
