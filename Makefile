@@ -96,6 +96,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/seccomp/ && $(GO) test -run '^$$' -fuzz '^FuzzLXC$$' -fuzztime $(FUZZTIME) ./internal/seccomp/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/selinux/
 	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./internal/osbuild/labels/
+	$(GO) test -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME) ./internal/nodecfg/apply/
 
 clean: ## remove outputs (keeps the download and rootfs cache)
 	rm -rf $(OUT) bin

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"github.com/opencontainers/selinux/go-selinux"
-
-	"github.com/bulwark/bulwark/internal/atomicfile"
 )
 
 // RecordPath is where a successful apply is recorded, relative to the root.
@@ -48,118 +45,138 @@ type Options struct {
 // a configured node behind its operator's back.
 var ErrAlreadyApplied = errors.New("a different config was already applied")
 
-// Apply writes c under o.Root. It returns (false, nil) when this config was
-// already applied. Writes are atomic; the record is written last, so a crash
-// mid-way leaves no half-written file and the next boot redoes the job.
+// Apply writes c under o.Root, all or nothing. It returns (false, nil)
+// when this config was already applied. Every path is resolved inside the
+// root (its links followed as the node will follow them, never out of
+// it). First the whole apply is planned against the root and checked,
+// writing nothing; then every file and link is staged beside its final
+// name; then all are renamed into place, labelled, the hostname set, and
+// the record written last. A failure at any step undoes the steps before
+// it, so the node is left as it was; a crash during the renames leaves no
+// record, and the next boot redoes the whole apply.
 func Apply(ctx context.Context, c *Config, o Options) (bool, error) {
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
 	}
-	rec := o.path(RecordPath)
-	if b, err := os.ReadFile(rec); err == nil {
-		var r Record
-		if json.Unmarshal(b, &r) == nil && r.Digest == c.Digest {
-			o.Log("config %s already applied on %s from %s: nothing to do", c.Digest, r.Applied.Format(time.RFC3339), r.Source)
+	r, err := newResolver(o.Root)
+	if err != nil {
+		return false, err
+	}
+	rec, err := r.real(RecordPath)
+	if err != nil {
+		return false, err
+	}
+	if b, err := os.ReadFile(r.host(rec)); err == nil {
+		var old Record
+		if json.Unmarshal(b, &old) == nil && old.Digest == c.Digest {
+			o.Log("config %s already applied on %s from %s: nothing to do", c.Digest, old.Applied.Format(time.RFC3339), old.Source)
 			return false, nil
 		}
 		return false, fmt.Errorf("%w (%s from %s); remove %s to re-apply", ErrAlreadyApplied, string(b), o.Source, RecordPath)
 	}
-	var written []string
-	for _, d := range c.Dirs {
-		if err := ctx.Err(); err != nil {
-			return false, err
-		}
-		p := o.path(d.Path)
-		if err := os.MkdirAll(p, d.Mode); err != nil {
-			return false, fmt.Errorf("creating directory %s: %w", d.Path, err)
-		}
-		if err := setAttrs(p, d.Mode, d.UID, d.GID); err != nil {
-			return false, err
-		}
-		written = append(written, d.Path)
-	}
-	for _, f := range c.Files {
-		if err := ctx.Err(); err != nil {
-			return false, err
-		}
-		p := o.path(f.Path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return false, fmt.Errorf("creating parent of %s: %w", f.Path, err)
-		}
-		if err := atomicfile.WriteFileOwned(p, f.Data, f.Mode, f.UID, f.GID); err != nil {
-			return false, fmt.Errorf("writing %s: %w", f.Path, err)
-		}
-		o.Log("wrote %s (%04o, %d bytes)", f.Path, f.Mode, len(f.Data))
-		written = append(written, f.Path)
-	}
-	for _, l := range c.Links {
-		p := o.path(l.Path)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return false, err
-		}
-		tmp := p + ".nodecfg-tmp"
-		os.Remove(tmp)
-		var err error
-		if l.Hard {
-			err = os.Link(o.path(l.Target), tmp)
-		} else {
-			err = os.Symlink(l.Target, tmp)
-		}
-		if err == nil {
-			err = os.Rename(tmp, p)
-		}
-		if err != nil {
-			return false, fmt.Errorf("linking %s: %w", l.Path, err)
-		}
-		written = append(written, l.Path)
-	}
-	if err := applyGroups(o, c); err != nil {
-		return false, err
-	}
-	paths, err := applyUsers(o, c)
-	if err != nil {
-		return false, err
-	}
-	written = append(written, paths...)
-	paths, err = applyUnits(o, c)
-	if err != nil {
-		return false, err
-	}
-	written = append(written, paths...)
-	if o.Relabel != nil {
-		if err := o.Relabel(ctx, written); err != nil {
-			return false, fmt.Errorf("labelling written files: %w", err)
-		}
-	}
-	if o.SetHostname != nil {
-		if h := c.file("/etc/hostname"); h != nil {
-			name := strings.TrimSpace(string(h.Data))
-			if err := o.SetHostname(name); err != nil {
-				return false, fmt.Errorf("setting the running hostname to %q: %w", name, err)
-			}
-			o.Log("hostname is %s", name)
-		}
-	}
 	b, _ := json.MarshalIndent(Record{Digest: c.Digest, Source: o.Source, Applied: time.Now().UTC(), Weakened: c.Weakened}, "", "  ")
-	if err := os.MkdirAll(filepath.Dir(rec), 0o755); err != nil {
+	p, err := makePlan(c, o, r, append(b, '\n'))
+	if err != nil {
+		return false, fmt.Errorf("config not applied, nothing written:\n%w", err)
+	}
+	t, err := openTxn(r)
+	if err != nil {
 		return false, err
 	}
-	if err := atomicfile.WriteFile(rec, append(b, '\n'), 0o644); err != nil {
+	defer t.close()
+	if err := p.run(ctx, t, c, o); err != nil {
 		return false, err
 	}
 	return true, nil
 }
 
-func (o Options) path(p string) string { return filepath.Join(o.Root, p) }
-
-func setAttrs(p string, mode fs.FileMode, uid, gid int) error {
-	if err := os.Chmod(p, mode); err != nil {
-		return err
+// run stages, commits and records p; on any error it undoes what it did.
+func (p *plan) run(ctx context.Context, t *txn, c *Config, o Options) error {
+	all := append(append([]*op{}, p.ops...), p.record)
+	files := map[string]*op{}
+	for _, x := range all {
+		if err := t.stage(ctx, x, files); err != nil {
+			return p.abort(t, all, fmt.Errorf("staging %s: %w", x, err), nil)
+		}
+		if x.kind == opFile {
+			files[x.real] = x
+		}
 	}
-	if os.Geteuid() == 0 {
-		return os.Lchown(p, uid, gid)
+	if err := ctx.Err(); err != nil {
+		return p.abort(t, all, err, nil)
+	}
+	for _, x := range p.ops {
+		if err := t.commit(x); err != nil {
+			return p.abort(t, all, err, nil)
+		}
+		logOp(o, x)
+	}
+	if err := t.sync(); err != nil {
+		return p.abort(t, all, err, nil)
+	}
+	if o.Relabel != nil {
+		if err := o.Relabel(ctx, p.relabelPaths()); err != nil {
+			return p.abort(t, all, fmt.Errorf("labelling written files: %w", err), nil)
+		}
+	}
+	var undoHostname func()
+	if h := c.file("/etc/hostname"); h != nil && o.SetHostname != nil {
+		name := strings.TrimSpace(string(h.Data))
+		prev, _ := os.Hostname()
+		if err := o.SetHostname(name); err != nil {
+			return p.abort(t, all, fmt.Errorf("setting the running hostname to %q: %w", name, err), nil)
+		}
+		undoHostname = func() { o.SetHostname(prev) }
+		o.Log("hostname is %s", name)
+	}
+	if err := t.commit(p.record); err != nil {
+		return p.abort(t, all, err, undoHostname)
+	}
+	if err := t.sync(); err != nil {
+		return p.abort(t, all, err, undoHostname)
+	}
+	// Applied. What is left is the old files kept for a rollback, under
+	// hidden names; failing to remove one does not undo the apply.
+	if err := t.discard(all, false); err != nil {
+		o.Log("warning: %v", err)
 	}
 	return nil
+}
+
+// abort undoes every committed op, newest first, and removes what was
+// staged and the directories made.
+func (p *plan) abort(t *txn, all []*op, cause error, undoHostname func()) error {
+	var errs []error
+	if undoHostname != nil {
+		undoHostname()
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		if err := t.undo(all[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := t.discard(all, true); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w; undoing it failed too, the node may be half-configured: %w", cause, errors.Join(errs...))
+	}
+	return fmt.Errorf("%w; nothing was changed (every step undone)", cause)
+}
+
+func logOp(o Options, x *op) {
+	switch x.kind {
+	case opFile:
+		o.Log("wrote %s (%04o, %d bytes)", x.real, x.mode, len(x.data))
+	case opSymlink:
+		o.Log("linked %s -> %s", x.real, x.target)
+	case opHardlink:
+		o.Log("hard-linked %s to %s", x.real, x.target)
+	case opRemove:
+		o.Log("removed %s", x.real)
+	case opDir:
+		o.Log("directory %s (%04o)", x.real, x.mode)
+	}
 }
 
 // Restorecon labels paths (relative to "/") with the running policy.

@@ -33,7 +33,7 @@ units:
 
 // renderConfig renders spec with fresh certificates; ca is the CA to sign
 // the server certificate with (nil: the one written as ca.pem).
-func renderConfig(t *testing.T) []byte {
+func renderConfig(t testing.TB) []byte {
 	t.Helper()
 	dir := t.TempDir()
 	ca, _ := pki.NewCA("ca", pki.ECDSA, 400*24*time.Hour, now)
@@ -121,11 +121,25 @@ func TestFailedApplyLeavesNoRecordAndReruns(t *testing.T) {
 		t.Fatalf("a unit without contents must parse: %v", err)
 	}
 	root := newRoot(t)
-	if _, err := Apply(context.Background(), c, Options{Root: root}); err == nil {
-		t.Fatal("Apply enabled a unit that does not exist")
-	}
-	if _, err := os.Stat(filepath.Join(root, RecordPath)); err == nil {
-		t.Fatal("a failed apply left a record: the next boot would not finish the job")
+	unit := filepath.Join(root, "usr/lib/systemd/system/missing.service")
+	for _, tc := range []struct {
+		name, unit, want string
+	}{
+		{"no unit file", "", "$.systemd.units.0.name: enabling missing.service: no unit file in"},
+		{"no [Install] section", "[Service]\nExecStart=/bin/true\n", "$.systemd.units.0.name: enabling missing.service: /usr/lib/systemd/system/missing.service has no [Install] section"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.unit != "" {
+				os.WriteFile(unit, []byte(tc.unit), 0o644)
+			}
+			before := snapshot(t, root)
+			if _, err := Apply(context.Background(), c, Options{Root: root}); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Apply = %v; want an error containing %q", err, tc.want)
+			}
+			if after := snapshot(t, root); after != before {
+				t.Errorf("a failed apply wrote (daemon.json, units, a record: the next boot would not finish the job):\n%s\nwas\n%s", after, before)
+			}
+		})
 	}
 	os.WriteFile(filepath.Join(root, "usr/lib/systemd/system/missing.service"), []byte("[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"), 0o644)
 	if did, err := Apply(context.Background(), c, Options{Root: root}); err != nil || !did {
@@ -144,7 +158,7 @@ func TestParseRejects(t *testing.T) {
 		{"disks", `{"ignition":{"version":"3.3.0"},"storage":{"disks":[{"device":"/dev/vda"}]}}`, "$.storage.disks: not supported"},
 		{"luks", `{"ignition":{"version":"3.3.0"},"storage":{"luks":[{"name":"x","device":"/dev/vda1"}]}}`, "$.storage.luks: not supported"},
 		{"kargs", `{"ignition":{"version":"3.3.0"},"kernelArguments":{"shouldExist":["quiet"]}}`, "$.kernelArguments.shouldExist: not supported"},
-		{"remote source", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/x","contents":{"source":"https://example.com/x"}}]}}`, "$.storage.files.0.contents: source"},
+		{"remote source", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/x","contents":{"source":"https://example.com/x"}}]}}`, "$.storage.files.0.contents.source: source"},
 		{"write to /usr", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/usr/bin/x","contents":{"source":"data:,x"}}]}}`, "read-only, verity-protected /usr"},
 		{"bad daemon.json", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/docker/daemon.json","contents":{"source":"data:,%7B%22hosts%22%3A%5B%22tcp%3A%2F%2F0.0.0.0%3A2375%22%5D%7D"}}]}}`, "an unauthenticated root API"},
 		{"userns without subuid", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/docker/daemon.json","contents":{"source":"data:,%7B%22userns-remap%22%3A%22default%22%7D"}}]}}`, "no /etc/subuid entry"},

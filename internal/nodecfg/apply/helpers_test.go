@@ -47,7 +47,7 @@ func caSource(t *testing.T, raw string) string {
 }
 
 // testFloor is the floor osbuild puts in the image.
-func testFloor(t *testing.T) daemonconfig.Config {
+func testFloor(t testing.TB) daemonconfig.Config {
 	t.Helper()
 	f, err := dockerfloor.Parse("floor", dockerfloor.Embedded())
 	if err != nil {

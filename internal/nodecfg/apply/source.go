@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +25,7 @@ var ErrNoConfig = errors.New("no Ignition config found")
 // fw_cfg, then the OEM partition (mounted read-only for the read).
 func Find(ctx context.Context, explicit string) ([]byte, string, error) {
 	if explicit != "" {
-		b, err := os.ReadFile(explicit)
+		b, err := readConfig(explicit)
 		if err != nil {
 			return nil, "", fmt.Errorf("reading config: %w", err)
 		}
@@ -34,8 +35,10 @@ func Find(ctx context.Context, explicit string) ([]byte, string, error) {
 	exec.CommandContext(ctx, "modprobe", "qemu_fw_cfg").Run()
 	for _, n := range FwCfgNames {
 		p := filepath.Join("/sys/firmware/qemu_fw_cfg/by_name", n, "raw")
-		if b, err := os.ReadFile(p); err == nil {
+		if b, err := readConfig(p); err == nil {
 			return b, "fw_cfg " + n, nil
+		} else if errors.Is(err, errTooBig) {
+			return nil, "", err
 		}
 	}
 	dev := "/dev/disk/by-partlabel/OEM"
@@ -54,9 +57,33 @@ func Find(ctx context.Context, explicit string) ([]byte, string, error) {
 			return nil, "", fmt.Errorf("mounting OEM partition: %v: %s", err, out)
 		}
 		defer exec.Command("umount", dir).Run()
-		if b, err := os.ReadFile(filepath.Join(dir, OEMConfig)); err == nil {
+		if b, err := readConfig(filepath.Join(dir, OEMConfig)); err == nil {
 			return b, "OEM partition " + OEMConfig, nil
+		} else if errors.Is(err, errTooBig) {
+			return nil, "", err
 		}
 	}
 	return nil, "", ErrNoConfig
+}
+
+// errTooBig is a config found but too large: an error, never a reason to
+// go on without one.
+var errTooBig = fmt.Errorf("more than the %d MiB nodecfg reads as a config", MaxConfigSize>>20)
+
+// readConfig reads a config, refusing one larger than MaxConfigSize
+// before holding it all in memory.
+func readConfig(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxConfigSize {
+		return nil, fmt.Errorf("%s: %w", p, errTooBig)
+	}
+	return b, nil
 }

@@ -1,149 +1,257 @@
 package apply
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
+	"github.com/coreos/ignition/v2/config/util"
 
-	"github.com/bulwark/bulwark/internal/atomicfile"
+	"github.com/bulwark/bulwark/internal/fielderr"
 )
 
-const (
-	etcUnits = "/etc/systemd/system"
-	usrUnits = "/usr/lib/systemd/system"
+const etcUnits = "/etc/systemd/system"
+
+// unitDirs are where systemd loads system units from, in its order, as
+// far as first boot can see them (/run is empty then).
+var unitDirs = []string{etcUnits, "/usr/lib/systemd/system", "/lib/systemd/system"}
+
+var (
+	unitRe   = regexp.MustCompile(`^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.(service|socket|device|mount|automount|swap|target|path|timer|slice|scope)$`)
+	dropinRe = regexp.MustCompile(`^[A-Za-z0-9:_.@\\-]+\.conf$`)
 )
 
-// applyUnits writes unit files and drop-ins and enables, disables or masks
-// units the way `systemctl enable` would, with symlinks from the [Install]
-// section (parsed with go-systemd), so no running systemd is needed.
-func applyUnits(o Options, c *Config) ([]string, error) {
-	var written []string
-	if len(c.Units) > 0 {
-		if err := os.MkdirAll(o.path(etcUnits), 0o755); err != nil {
-			return nil, err
-		}
-	}
-	for _, u := range c.Units {
-		if u.Contents != nil {
-			p := filepath.Join(etcUnits, u.Name)
-			if err := atomicfile.WriteFile(o.path(p), []byte(*u.Contents), 0o644); err != nil {
-				return nil, fmt.Errorf("writing unit %s: %w", u.Name, err)
-			}
-			written = append(written, p)
-		}
-		for _, d := range u.Dropins {
-			dir := filepath.Join(etcUnits, u.Name+".d")
-			if err := os.MkdirAll(o.path(dir), 0o755); err != nil {
-				return nil, err
-			}
-			content := ""
-			if d.Contents != nil {
-				content = *d.Contents
-			}
-			p := filepath.Join(dir, d.Name)
-			if err := atomicfile.WriteFile(o.path(p), []byte(content), 0o644); err != nil {
-				return nil, fmt.Errorf("writing drop-in %s of %s: %w", d.Name, u.Name, err)
-			}
-			written = append(written, p)
-		}
-		switch {
-		case u.Mask != nil && *u.Mask:
-			p := filepath.Join(etcUnits, u.Name)
-			if err := replaceSymlink(o.path(p), "/dev/null"); err != nil {
-				return nil, fmt.Errorf("masking %s: %w", u.Name, err)
-			}
-			written = append(written, p)
-		case u.Enabled != nil && *u.Enabled:
-			links, err := enable(o, u.Name)
-			if err != nil {
-				return nil, err
-			}
-			written = append(written, links...)
-		case u.Enabled != nil && !*u.Enabled:
-			if err := disable(o, u.Name); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return written, nil
-}
-
-// unitPath finds the unit file that systemd would load for name.
-func unitPath(o Options, name string) (string, error) {
-	for _, dir := range []string{etcUnits, usrUnits} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(o.path(p)); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("unit %s: no unit file in %s or %s", name, etcUnits, usrUnits)
-}
-
-func enable(o Options, name string) ([]string, error) {
-	p, err := unitPath(o, name)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(o.path(p))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	opts, err := unit.DeserializeOptions(f)
-	if err != nil {
-		return nil, fmt.Errorf("parsing unit %s: %w", name, err)
-	}
-	var links []string
-	for _, op := range opts {
-		if op.Section != "Install" {
-			continue
-		}
-		var suffix string
-		switch op.Name {
-		case "WantedBy":
-			suffix = ".wants"
-		case "RequiredBy":
-			suffix = ".requires"
-		default:
-			continue
-		}
-		for _, target := range strings.Fields(op.Value) {
-			link := filepath.Join(etcUnits, target+suffix, name)
-			if err := os.MkdirAll(o.path(filepath.Dir(link)), 0o755); err != nil {
-				return nil, err
-			}
-			if err := replaceSymlink(o.path(link), p); err != nil {
-				return nil, fmt.Errorf("enabling %s: %w", name, err)
-			}
-			links = append(links, link)
-		}
-	}
-	if len(links) == 0 {
-		return nil, fmt.Errorf("enabling %s: its [Install] section has no WantedBy= or RequiredBy=", name)
-	}
-	return links, nil
-}
-
-func disable(o Options, name string) error {
-	matches, _ := filepath.Glob(o.path(filepath.Join(etcUnits, "*", name)))
-	for _, m := range matches {
-		if fi, err := os.Lstat(m); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-			if err := os.Remove(m); err != nil {
-				return fmt.Errorf("disabling %s: %w", name, err)
-			}
-		}
+// checkUnitName refuses what is not a systemd unit name: names become
+// file names in /etc/systemd/system, so no '/' and nothing hidden.
+func checkUnitName(name string) error {
+	if len(name) > 255 || strings.HasPrefix(name, ".") || !unitRe.MatchString(name) {
+		return fmt.Errorf("%q is not a systemd unit name", name)
 	}
 	return nil
 }
 
-func replaceSymlink(path, target string) error {
-	tmp := path + ".nodecfg-tmp"
-	os.Remove(tmp)
-	if err := os.Symlink(target, tmp); err != nil {
-		return err
+// install is a unit's [Install] section, the part `systemctl enable` reads.
+type install struct {
+	links map[string][]string // WantedBy, RequiredBy, UpheldBy, Alias → values
+	also  []string
+}
+
+// parseInstall parses unit contents with go-systemd and returns its
+// [Install] section, checking the names in it.
+func parseInstall(contents []byte) (install, error) {
+	opts, err := unit.DeserializeOptions(bytes.NewReader(contents))
+	if err != nil {
+		return install{}, err
 	}
-	return os.Rename(tmp, path)
+	in := install{links: map[string][]string{}}
+	for _, o := range opts {
+		if o.Section != "Install" {
+			continue
+		}
+		for _, v := range strings.Fields(o.Value) {
+			switch o.Name {
+			case "WantedBy", "RequiredBy", "UpheldBy", "Alias":
+				in.links[o.Name] = append(in.links[o.Name], v)
+			case "Also":
+				in.also = append(in.also, v)
+			default:
+				continue
+			}
+			if err := checkUnitName(v); err != nil {
+				return install{}, fmt.Errorf("[Install] %s=: %w", o.Name, err)
+			}
+		}
+	}
+	return in, nil
+}
+
+func (in install) empty() bool { return len(in.links) == 0 && len(in.also) == 0 }
+
+// checkUnits parses every unit and drop-in the config gives and refuses
+// an enabled unit whose [Install] section would enable nothing: with
+// Ignition that failed only after other files were written.
+func (c *Config) checkUnits(errs *fielderr.List) {
+	for i, u := range c.Units {
+		p := fmt.Sprintf("$.systemd.units.%d", i)
+		if err := checkUnitName(u.Name); err != nil {
+			errs.Add(0, p+".name", "%v", err)
+			continue
+		}
+		if util.IsTrue(u.Mask) && (u.Contents != nil || util.IsTrue(u.Enabled)) {
+			errs.Add(0, p+".mask", "a masked unit cannot also have contents or be enabled")
+		}
+		if u.Contents != nil {
+			in, err := parseInstall([]byte(*u.Contents))
+			switch {
+			case err != nil:
+				errs.Add(0, p+".contents", "%s: %v", u.Name, err)
+			case util.IsTrue(u.Enabled) && in.empty():
+				errs.Add(0, p+".contents", "%s is to be enabled but has no [Install] section with WantedBy=, RequiredBy=, UpheldBy=, Alias= or Also=", u.Name)
+			}
+		}
+		if util.IsTrue(u.Enabled) && strings.Contains(u.Name, "@.") {
+			errs.Add(0, p+".enabled", "%s is a template: enable an instance of it (name@instance.%s)", u.Name, path.Ext(u.Name)[1:])
+		}
+		for j, d := range u.Dropins {
+			dp := fmt.Sprintf("%s.dropins.%d", p, j)
+			if strings.HasPrefix(d.Name, ".") || !dropinRe.MatchString(d.Name) {
+				errs.Add(0, dp+".name", "%q must be a file name ending in .conf", d.Name)
+			}
+			if d.Contents != nil {
+				if _, err := unit.DeserializeOptions(strings.NewReader(*d.Contents)); err != nil {
+					errs.Add(0, dp+".contents", "%v", err)
+				}
+			}
+		}
+	}
+}
+
+// planUnits writes unit files and drop-ins and enables, disables or masks
+// units the way `systemctl enable` would, with links from the [Install]
+// section, so no running systemd is needed.
+func planUnits(c *Config, r resolver, add func(*op) *op, errs *fielderr.List) {
+	u := unitPlanner{c: c, r: r, add: add, errs: errs, enabled: map[string]bool{}}
+	for i, un := range c.Units {
+		p := fmt.Sprintf("$.systemd.units.%d", i)
+		file := path.Join(etcUnits, un.Name)
+		if un.Contents != nil {
+			add(&op{kind: opFile, where: p + ".contents", path: file, data: []byte(*un.Contents), mode: 0o644, relabel: true})
+		}
+		if len(un.Dropins) > 0 {
+			add(&op{kind: opEnsureDir, where: p + ".dropins", path: file + ".d", mode: 0o755, relabel: true})
+		}
+		for j, d := range un.Dropins {
+			add(&op{kind: opFile, where: fmt.Sprintf("%s.dropins.%d", p, j), path: path.Join(file+".d", d.Name), data: []byte(strV(d.Contents)), mode: 0o644, relabel: true})
+		}
+		switch {
+		case util.IsTrue(un.Mask):
+			add(&op{kind: opSymlink, where: p + ".mask", path: file, target: "/dev/null", relabel: true})
+		case util.IsTrue(un.Enabled):
+			u.enable(p, un.Name)
+		case util.IsFalse(un.Enabled):
+			u.disable(p, un.Name)
+		}
+	}
+}
+
+type unitPlanner struct {
+	c       *Config
+	r       resolver
+	add     func(*op) *op
+	errs    *fielderr.List
+	enabled map[string]bool
+}
+
+// enable plans the links `systemctl enable name` makes: name in each
+// WantedBy's .wants (RequiredBy: .requires, UpheldBy: .upholds), each
+// Alias, and the units of Also enabled too.
+func (u *unitPlanner) enable(p, name string) {
+	if u.enabled[name] {
+		return
+	}
+	u.enabled[name] = true
+	file, contents, err := u.find(name)
+	if err != nil {
+		u.errs.Add(0, p+".name", "enabling %s: %v", name, err)
+		return
+	}
+	in, err := parseInstall(contents)
+	if err != nil {
+		u.errs.Add(0, p+".name", "enabling %s: %s: %v", name, file, err)
+		return
+	}
+	if in.empty() {
+		u.errs.Add(0, p+".name", "enabling %s: %s has no [Install] section with WantedBy=, RequiredBy=, UpheldBy=, Alias= or Also=", name, file)
+		return
+	}
+	for _, key := range []string{"WantedBy", "RequiredBy", "UpheldBy"} {
+		suffix := map[string]string{"WantedBy": ".wants", "RequiredBy": ".requires", "UpheldBy": ".upholds"}[key]
+		for _, target := range in.links[key] {
+			dir := path.Join(etcUnits, target+suffix)
+			u.add(&op{kind: opEnsureDir, where: p + ".enabled", path: dir, mode: 0o755, relabel: true})
+			u.add(&op{kind: opSymlink, where: p + ".enabled", path: path.Join(dir, name), target: file, relabel: true})
+		}
+	}
+	for _, alias := range in.links["Alias"] {
+		u.add(&op{kind: opSymlink, where: p + ".enabled", path: path.Join(etcUnits, alias), target: file, relabel: true})
+	}
+	for _, also := range in.also {
+		u.enable(p, also)
+	}
+}
+
+// find returns the path on the node of the file systemd would load for
+// name (an instance's template) and its contents: from this config first,
+// else from the root.
+func (u *unitPlanner) find(name string) (string, []byte, error) {
+	fileName := name
+	if at := strings.Index(name, "@"); at >= 0 {
+		fileName = name[:at+1] + name[strings.LastIndex(name, "."):]
+	}
+	for _, un := range u.c.Units {
+		if un.Name == fileName && un.Contents != nil {
+			return path.Join(etcUnits, fileName), []byte(*un.Contents), nil
+		}
+	}
+	for _, dir := range unitDirs {
+		p := path.Join(dir, fileName)
+		if f := u.c.file(p); f != nil {
+			return p, f.Data, nil
+		}
+		real, err := u.r.follow(p)
+		if err != nil {
+			return "", nil, err
+		}
+		if real == "/dev/null" {
+			return "", nil, fmt.Errorf("%s is masked (a link to /dev/null)", p)
+		}
+		fi, err := u.r.lstat(real)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		if !fi.Mode().IsRegular() {
+			return "", nil, fmt.Errorf("%s is masked or not a file", p)
+		}
+		b, err := os.ReadFile(u.r.host(real))
+		return p, b, err
+	}
+	return "", nil, fmt.Errorf("no unit file in %s", strings.Join(unitDirs, ", "))
+}
+
+// disable plans removing the links to name in /etc/systemd/system's
+// .wants, .requires and .upholds directories.
+func (u *unitPlanner) disable(p, name string) {
+	real, err := u.r.follow(etcUnits)
+	if err != nil {
+		u.errs.Add(0, p+".enabled", "%v", err)
+		return
+	}
+	matches, _ := filepath.Glob(filepath.Join(u.r.host(real), "*", name))
+	for _, m := range matches {
+		dir := filepath.Base(filepath.Dir(m))
+		if fi, err := os.Lstat(m); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			continue
+		}
+		if ext := path.Ext(dir); ext == ".wants" || ext == ".requires" || ext == ".upholds" {
+			l := path.Join(real, dir, name)
+			u.add(&op{kind: opRemove, where: p + ".enabled", path: l, real: l})
+		}
+	}
+}
+
+func strV(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
