@@ -187,3 +187,20 @@ func TestFindRefusesHugeConfig(t *testing.T) {
 		t.Errorf("Find of a %d-byte config: %v; want errTooBig", MaxConfigSize+1, err)
 	}
 }
+
+// TestTrustedParentsInRoot: a directory already in the root that others
+// may write is no place for the server key, whatever the config says.
+func TestTrustedParentsInRoot(t *testing.T) {
+	s := newSandbox(t)
+	tls := filepath.Join(s.root, "etc/docker/tls")
+	os.MkdirAll(tls, 0o755)
+	os.Chmod(tls, 0o777)
+	before := snapshot(t, s.root)
+	err := s.apply(t, renderConfig(t))
+	if err == nil || !strings.Contains(err.Error(), "/etc/docker/tls/server-key.pem would go in /etc/docker/tls, which another user may write (mode 0777") {
+		t.Fatalf("error %v", err)
+	}
+	if after := snapshot(t, s.root); after != before {
+		t.Errorf("a refused config changed the root:\n%s\nwas\n%s", after, before)
+	}
+}
