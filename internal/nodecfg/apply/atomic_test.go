@@ -148,3 +148,18 @@ func sameButRecord(a, b string) bool {
 	}
 	return strip(a) == strip(b)
 }
+
+// TestDirectoryModesKept: a directory the config asks for keeps its mode
+// when nodecfg needs it too (enable links in a .wants directory).
+func TestDirectoryModesKept(t *testing.T) {
+	s := newSandbox(t)
+	raw := config{storage: []string{`"directories":[{"path":"/etc/systemd/system/multi-user.target.wants","mode":448}]`},
+		rest: []string{`"systemd":{"units":[{"name":"x.service","enabled":true,"contents":"[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"}]}`}}.raw()
+	if err := s.apply(t, raw); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(s.root, "etc/systemd/system/multi-user.target.wants"))
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the .wants directory: %v, %v; want mode 0700 as the config asks", fi.Mode(), err)
+	}
+}

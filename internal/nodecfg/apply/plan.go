@@ -95,9 +95,12 @@ func makePlan(c *Config, o Options, r resolver, rec []byte) (*plan, error) {
 	}
 	planAccounts(c, r, add, errs)
 	planUnits(c, r, add, errs)
+	if real, err := r.real(RecordPath); err != nil {
+		errs.Add(0, "$", "%v", err)
+	} else {
+		p.record = &op{kind: opFile, where: "(record)", path: RecordPath, real: real, data: rec, mode: 0o644}
+	}
 	if errs.Len() == 0 {
-		p.record = add(&op{kind: opFile, where: "(record)", path: RecordPath, data: rec, mode: 0o644})
-		p.ops = p.ops[:len(p.ops)-1]
 		p.check(r, errs)
 	}
 	if err := errs.Err(); err != nil {

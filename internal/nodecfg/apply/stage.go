@@ -132,8 +132,13 @@ func (t *txn) stage(ctx context.Context, x *op, files map[string]*op) error {
 			s.made = true
 			return t.setDir(x, x.mode, x.uid, x.gid)
 		case t.madeHere(x.real):
+			// Made on the way to an earlier entry (root's, 0755): a config
+			// directory or a home takes it over; a directory that must
+			// merely exist keeps what made it first.
 			s.made = true
-			return t.setDir(x, x.mode, x.uid, x.gid)
+			if x.kind == opDir || x.owner != nil {
+				return t.setDir(x, x.mode, x.uid, x.gid)
+			}
 		case x.kind == opDir:
 			s.old = &st
 		}
@@ -242,6 +247,7 @@ func (t *txn) commit(x *op) error {
 	var err error
 	switch {
 	case x.kind == opDir && s.old != nil:
+		s.applied = true // a chown that succeeded before a failing chmod is undone too
 		err = t.setDir(x, x.mode, x.uid, x.gid)
 	case x.kind <= opEnsureDir:
 		return nil
