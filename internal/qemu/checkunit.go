@@ -90,6 +90,12 @@ func CheckCredentials(arch string, args []string) []Credential {
 			`{ ./` + GuestCheckBinary + ` -test.v -test.timeout=20m ` + shellWords(args) + ` 2>&1; echo $? >$d/rc; } | sed -u "s/^/` + MarkerCheck + `/"; ` +
 			`echo "` + MarkerExit + ` $(cat $d/rc)"; fi`,
 		`echo ` + MarkerDone,
+		// Wait until the console has sent all of the above: systemd resets
+		// (and flushes) a unit's TTY when the unit exits, and under TCG the
+		// emulated UART can still hold the last lines then (seen on
+		// aarch64: a run's every marker lost). stty applies a setting with
+		// tcsetattr(TCSADRAIN), which returns once the output is out.
+		`stty -F ` + ConsoleDevice(arch) + ` onlcr 2>/dev/null || true`,
 		`systemctl --no-block poweroff`,
 	}, "\n")
 	return ConsoleScriptCredentials(arch, "bulwark-check", "Bulwark test harness check", script)
