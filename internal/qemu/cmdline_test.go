@@ -32,20 +32,7 @@ func TestCommandGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := formatCommand(bin, args)
-			golden := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("command line:\n%s\nwant (%s):\n%s", got, golden, want)
-			}
+			checkGolden(t, filepath.Join("testdata", tc.name+".golden"), formatCommand(bin, args))
 		})
 	}
 }
@@ -59,20 +46,7 @@ func TestProbeCommandGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := formatCommand(bin, args)
-			golden := filepath.Join("testdata", arch+"-probe.golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("probe command line:\n%s\nwant (%s):\n%s", got, golden, want)
-			}
+			checkGolden(t, filepath.Join("testdata", arch+"-probe.golden"), formatCommand(bin, args))
 		})
 	}
 	if _, _, err := ProbeCommand("riscv64", Firmware{}, "/v"); err == nil {
@@ -144,4 +118,21 @@ func formatCommand(bin string, args []string) string {
 		lines = append(lines, args[i])
 	}
 	return bin + " \\\n  " + strings.Join(lines, " \\\n  ") + "\n"
+}
+
+// checkGolden compares got with the golden file, rewriting it with -update.
+func checkGolden(t *testing.T, golden, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("command line:\n%s\nwant (%s):\n%s", got, golden, want)
+	}
 }
