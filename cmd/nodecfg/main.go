@@ -27,6 +27,7 @@ import (
 	"github.com/bulwark/bulwark/internal/lxcfs"
 	"github.com/bulwark/bulwark/internal/nodecfg/apply"
 	"github.com/bulwark/bulwark/internal/nodecfg/render"
+	"github.com/bulwark/bulwark/internal/nodepaths"
 	"github.com/bulwark/bulwark/internal/nodespec"
 	"github.com/bulwark/bulwark/internal/pki"
 )
@@ -135,7 +136,7 @@ func run(ctx context.Context, args []string) int {
 	case "authz":
 		if len(args) >= 2 && args[1] == "serve" {
 			fs := flag.NewFlagSet("authz serve", flag.ContinueOnError)
-			policy := fs.String("policy", render.PolicyPath, "policy file")
+			policy := fs.String("policy", nodepaths.PolicyPath, "policy file")
 			if err := fs.Parse(args[2:]); err != nil {
 				return exitUsage
 			}

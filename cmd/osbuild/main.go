@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/bulwark/bulwark/internal/imagespec"
+	"github.com/bulwark/bulwark/internal/nodepaths"
 	"github.com/bulwark/bulwark/internal/osbuild"
 	"github.com/bulwark/bulwark/internal/osbuild/inspect"
 	"github.com/bulwark/bulwark/internal/qemu"
@@ -205,7 +206,7 @@ func boot(ctx context.Context, img, arch, ign string, sshPort, dockerPort int) e
 		if err != nil {
 			return err
 		}
-		c.FwCfg["opt/com.coreos/config"] = abs
+		c.FwCfg[nodepaths.FwCfgNames[0]] = abs
 	}
 	speed := "TCG emulation: expect a minute or more to boot"
 	if c.KVM {

@@ -24,15 +24,16 @@ import (
 
 	"github.com/bulwark/bulwark/internal/daemonconfig"
 	"github.com/bulwark/bulwark/internal/fielderr"
+	"github.com/bulwark/bulwark/internal/nodepaths"
 )
 
 // NodePath is where the image carries the floor: under /usr, so dm-verity
 // protects it and a node cannot be given another.
-const NodePath = "/usr/share/bulwark/docker/daemon.json"
+const NodePath = nodepaths.Floor
 
 // WeakenPath is the file of an Ignition config that lists, as a JSON array,
 // the floor keys the node spec allowed to be weakened (docker.weaken).
-const WeakenPath = "/etc/bulwark/nodecfg/docker-weaken.json"
+const WeakenPath = nodepaths.Weaken
 
 //go:embed daemon.json
 var embedded []byte

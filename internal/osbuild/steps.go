@@ -13,6 +13,7 @@ import (
 	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/nodepaths"
 	"github.com/bulwark/bulwark/internal/osbuild/customize"
 	"github.com/bulwark/bulwark/internal/osbuild/disk"
 	"github.com/bulwark/bulwark/internal/osbuild/esp"
@@ -156,7 +157,7 @@ func (b *build) stepGoBinaries(ctx context.Context, st *progress.Step) error {
 		return err
 	}
 	b.install[dockerfloor.NodePath] = customize.InstallFile{Source: floor, Mode: 0o644}
-	b.install["/etc/docker/daemon.json"] = customize.InstallFile{Source: floor, Mode: 0o644}
+	b.install[nodepaths.DaemonJSON] = customize.InstallFile{Source: floor, Mode: 0o644}
 	d, err := manifest.FileDigest(floor)
 	if err != nil {
 		return err

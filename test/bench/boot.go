@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bulwark/bulwark/internal/nodepaths"
 	"github.com/bulwark/bulwark/internal/qemu"
 )
 
@@ -188,7 +189,7 @@ func (b *bench) bootOnce(ctx context.Context, a, image, ignition, dir string, tc
 	cfg := qemu.Config{Arch: a, Disk: disk, Vars: vars, Firmware: fw, KVM: kvm, FwCfg: map[string]string{},
 		Forwards: []qemu.Forward{{Host: port, Guest: 2376}}, Credentials: benchCredentials(a)}
 	if ignition != "" {
-		cfg.FwCfg["opt/com.coreos/config"] = ignition
+		cfg.FwCfg[nodepaths.FwCfgNames[0]] = ignition
 	}
 	timeout := bootTimeout(a, kvm)
 	ctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)

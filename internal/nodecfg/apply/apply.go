@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/opencontainers/selinux/go-selinux"
+
+	"github.com/bulwark/bulwark/internal/nodepaths"
 )
 
 // RecordPath is where a successful apply is recorded, relative to the root.
-const RecordPath = "/var/lib/bulwark/nodecfg/applied.json"
+const RecordPath = nodepaths.Record
 
 // Record says which config was applied, from where and when.
 type Record struct {
@@ -199,7 +201,7 @@ func Restorecon(ctx context.Context, paths []string) error {
 // directory and the copy's paths pointed there. ok is false when it did not
 // run.
 func DockerdValidate(ctx context.Context, c *Config, root string) (ok bool, err error) {
-	f := c.file("/etc/docker/daemon.json")
+	f := c.file(nodepaths.DaemonJSON)
 	dockerd := filepath.Join(root, "usr/sbin/dockerd")
 	if f == nil || root != "/" {
 		return false, nil

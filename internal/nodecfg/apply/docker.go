@@ -14,7 +14,7 @@ import (
 	"github.com/bulwark/bulwark/internal/daemonconfig"
 	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/fielderr"
-	"github.com/bulwark/bulwark/internal/nodecfg/render"
+	"github.com/bulwark/bulwark/internal/nodepaths"
 	"github.com/bulwark/bulwark/internal/pki"
 )
 
@@ -22,7 +22,7 @@ import (
 // will read, and returns warnings.
 func (c *Config) semantic(source string, errs *fielderr.List, o CheckOptions) []string {
 	var warnings []string
-	if f := c.file(render.PolicyPath); f != nil {
+	if f := c.file(nodepaths.PolicyPath); f != nil {
 		if _, err := authz.Parse(source+" "+c.index(f.Path)+" ("+f.Path+")", f.Data); err != nil {
 			errs.Merge(err)
 		}
@@ -32,7 +32,7 @@ func (c *Config) semantic(source string, errs *fielderr.List, o CheckOptions) []
 	if !ok {
 		return warnings
 	}
-	f := c.file(render.DaemonJSON)
+	f := c.file(nodepaths.DaemonJSON)
 	where := source + " " + c.index(f.Path) + " (" + f.Path + ", merged over the floor)"
 	if err := daemonconfig.Check(where, d, o.UnitFlags); err != nil {
 		errs.Merge(err)
@@ -44,10 +44,10 @@ func (c *Config) semantic(source string, errs *fielderr.List, o CheckOptions) []
 	// The authz service starts only when its policy exists
 	// (ConditionPathExists), and dockerd does not start without its
 	// plugin: a config naming the plugin must bring the policy.
-	if plugins, _ := daemonconfig.StringList(d["authorization-plugins"]); slices.Contains(plugins, render.AuthzPlugin) && c.file(render.PolicyPath) == nil {
-		errs.Add(0, c.index(f.Path), "authorization-plugins names %s but the config has no %s: the plugin would not start, nor would docker", render.AuthzPlugin, render.PolicyPath)
+	if plugins, _ := daemonconfig.StringList(d["authorization-plugins"]); slices.Contains(plugins, authz.PluginName) && c.file(nodepaths.PolicyPath) == nil {
+		errs.Add(0, c.index(f.Path), "authorization-plugins names %s but the config has no %s: the plugin would not start, nor would docker", authz.PluginName, nodepaths.PolicyPath)
 	}
-	for _, p := range []string{render.PolicyPath, dockerfloor.WeakenPath} {
+	for _, p := range []string{nodepaths.PolicyPath, dockerfloor.WeakenPath} {
 		if pf := c.file(p); pf != nil {
 			c.rootOnly(pf, errs)
 		}
@@ -118,9 +118,9 @@ func (c *Config) onFloor(source string, errs *fielderr.List, o CheckOptions) (da
 			return nil, nil, false
 		}
 	}
-	f := c.file(render.DaemonJSON)
+	f := c.file(nodepaths.DaemonJSON)
 	if f == nil {
-		c.Files = append(c.Files, File{Where: "$.storage.files", Path: render.DaemonJSON, Mode: 0o644, Data: []byte("{}")})
+		c.Files = append(c.Files, File{Where: "$.storage.files", Path: nodepaths.DaemonJSON, Mode: 0o644, Data: []byte("{}")})
 		f = &c.Files[len(c.Files)-1]
 	}
 	where := source + " " + c.index(f.Path) + " (" + f.Path + ")"
@@ -161,12 +161,12 @@ func (c *Config) onFloor(source string, errs *fielderr.List, o CheckOptions) (da
 func (c *Config) guardDocker(errs *fielderr.List) {
 	for i, l := range c.Links {
 		p := filepath.Clean(l.Path)
-		if p == render.DaemonJSON || strings.HasPrefix(render.DaemonJSON, p+"/") || p == dockerfloor.WeakenPath {
+		if p == nodepaths.DaemonJSON || strings.HasPrefix(nodepaths.DaemonJSON, p+"/") || p == dockerfloor.WeakenPath {
 			errs.Add(0, fmt.Sprintf("$.storage.links.%d.path", i), "a link at %s would redirect the daemon.json dockerd reads", l.Path)
 		}
 	}
 	for i, d := range c.Dirs {
-		if p := filepath.Clean(d.Path); p == render.DaemonJSON {
+		if p := filepath.Clean(d.Path); p == nodepaths.DaemonJSON {
 			errs.Add(0, fmt.Sprintf("$.storage.directories.%d.path", i), "%s must be a file", d.Path)
 		}
 	}

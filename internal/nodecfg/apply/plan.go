@@ -12,7 +12,7 @@ import (
 
 	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/fielderr"
-	"github.com/bulwark/bulwark/internal/nodecfg/render"
+	"github.com/bulwark/bulwark/internal/nodepaths"
 )
 
 type opKind int
@@ -165,7 +165,7 @@ func guardReal(x *op, errs *fielderr.List) {
 	switch p := x.real; {
 	case p == "/usr" || under(p, "/usr"):
 		errs.Add(0, x.where+".path", "%s resolves to %s in the root, on the read-only /usr", x.path, p)
-	case p == render.DaemonJSON || p == dockerfloor.WeakenPath || guardedUnitPath(p):
+	case p == nodepaths.DaemonJSON || p == dockerfloor.WeakenPath || guardedUnitPath(p):
 		errs.Add(0, x.where+".path", "%s resolves to %s in the root, which the docker guard refuses", x.path, p)
 	}
 }

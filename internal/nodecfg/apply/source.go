@@ -8,14 +8,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/bulwark/bulwark/internal/nodepaths"
 )
 
 // FwCfgNames are the QEMU fw_cfg entries a config may come in, in order:
 // Fedora CoreOS's and Flatcar's names, so the same VM tooling works.
-var FwCfgNames = []string{"opt/com.coreos/config", "opt/org.flatcar-linux/config"}
+var FwCfgNames = nodepaths.FwCfgNames
 
 // OEMConfig is the config's file name on the OEM partition.
-const OEMConfig = "config.ign"
+const OEMConfig = nodepaths.OEMConfig
 
 // ErrNoConfig means no source had a config: the node comes up with the
 // image's defaults (the Docker API only on the local unix socket).

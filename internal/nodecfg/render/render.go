@@ -24,20 +24,24 @@ import (
 	"github.com/bulwark/bulwark/internal/authz"
 	"github.com/bulwark/bulwark/internal/daemonconfig"
 	"github.com/bulwark/bulwark/internal/dockerfloor"
+	"github.com/bulwark/bulwark/internal/nodepaths"
 	"github.com/bulwark/bulwark/internal/nodespec"
 	"github.com/bulwark/bulwark/internal/pki"
 )
 
-// Paths on the node. The image's units and the authz plugin read these.
+// Paths on the node come from nodepaths; these short names keep render's
+// code and tests readable.
 const (
-	DaemonJSON   = "/etc/docker/daemon.json"
-	TLSDir       = "/etc/docker/tls"
-	CAPath       = TLSDir + "/ca.pem"
-	CertPath     = TLSDir + "/server-cert.pem"
-	KeyPath      = TLSDir + "/server-key.pem"
-	PolicyPath   = "/etc/bulwark/authz/policy.json"
-	AuthzPlugin  = "bulwark-authz"
-	UnixSocket   = "unix:///run/docker.sock"
+	DaemonJSON = nodepaths.DaemonJSON
+	CAPath     = nodepaths.CAPath
+	CertPath   = nodepaths.CertPath
+	KeyPath    = nodepaths.KeyPath
+	PolicyPath = nodepaths.PolicyPath
+	UnixSocket = nodepaths.UnixSocket
+	// AuthzPlugin is the plugin's name in daemon.json.
+	AuthzPlugin = authz.PluginName
+	// IgnitionSpec is the Ignition spec version render emits (the newest
+	// Debian trixie's ignition 2.14 accepts).
 	IgnitionSpec = "3.3.0"
 )
 

@@ -1,0 +1,35 @@
+// Package nodepaths names the files and devices of a Bulwark node that more
+// than one program agrees on: what osbuild installs, what nodecfg render
+// writes into an Ignition config, what nodecfg apply reads and writes at
+// first boot, and what the authz plugin and the tests look at. One owner,
+// so a path cannot drift between the writer and the reader.
+package nodepaths
+
+const (
+	// DaemonJSON is the docker daemon config dockerd reads.
+	DaemonJSON = "/etc/docker/daemon.json"
+	// TLSDir holds the node's docker TLS material.
+	TLSDir   = "/etc/docker/tls"
+	CAPath   = TLSDir + "/ca.pem"
+	CertPath = TLSDir + "/server-cert.pem"
+	KeyPath  = TLSDir + "/server-key.pem"
+	// PolicyPath is the authz plugin's policy.
+	PolicyPath = "/etc/bulwark/authz/policy.json"
+	// UnixSocket is dockerd's local listener, the only one without TLS.
+	UnixSocket = "unix:///run/docker.sock"
+
+	// Floor is the image's base daemon.json, under the verity-protected
+	// /usr (internal/dockerfloor owns its content).
+	Floor = "/usr/share/bulwark/docker/daemon.json"
+	// Weaken lists, in a config, the floor keys its node spec may weaken.
+	Weaken = "/etc/bulwark/nodecfg/docker-weaken.json"
+	// Record is where nodecfg apply records the config it applied.
+	Record = "/var/lib/bulwark/nodecfg/applied.json"
+
+	// OEMConfig is the config file's name on the OEM partition.
+	OEMConfig = "config.ign"
+)
+
+// FwCfgNames are the QEMU fw_cfg names first boot reads a config from, in
+// order: CoreOS's and Flatcar's.
+var FwCfgNames = []string{"opt/com.coreos/config", "opt/org.flatcar-linux/config"}
