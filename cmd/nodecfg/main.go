@@ -37,8 +37,8 @@ const (
 	exitOK     = 0
 	exitFailed = 1 // includes an invalid node spec or policy (validate)
 	exitUsage  = 2
-	exitDenied = 3 // authz check: the request would be denied
-	// 130: interrupted
+	exitDenied = 3   // authz check: the request would be denied
+	exitCancel = 130 // interrupted (SIGINT, SIGTERM)
 )
 
 const usage = `usage: nodecfg <command> [flags]
@@ -177,7 +177,7 @@ func run(ctx context.Context, args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "nodecfg: %v\n", err)
 		if errors.Is(err, context.Canceled) {
-			return 130
+			return exitCancel
 		}
 		return exitFailed
 	}
