@@ -10,18 +10,23 @@ require (
 	github.com/docker/docker v28.3.3+incompatible
 	github.com/docker/go-plugins-helpers v0.0.0-20240701071450-45e2431495c8
 	github.com/erofs/go-erofs v0.3.1
+	github.com/github/go-spdx/v2 v2.8.0
 	github.com/moby/profiles/seccomp v0.2.4
 	github.com/opencontainers/runtime-spec v1.2.1
 	github.com/opencontainers/selinux v1.15.1
+	github.com/package-url/packageurl-go v0.1.7
 	github.com/seccomp/libseccomp-golang v0.11.1
+	github.com/spdx/tools-golang v0.5.7
 	github.com/vincent-petithory/dataurl v1.0.0
 	golang.org/x/sys v0.49.0
 	gopkg.in/yaml.v3 v3.0.1
+	pault.ag/go/debian v0.19.0
 )
 
 require (
 	github.com/Microsoft/go-winio v0.6.4 // indirect
 	github.com/anchore/go-lzo v0.1.0 // indirect
+	github.com/anchore/go-struct-converter v0.1.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/containerd/errdefs v1.0.0 // indirect
 	github.com/containerd/errdefs/pkg v0.3.0 // indirect
@@ -63,5 +68,4 @@ require (
 	go.opentelemetry.io/otel/sdk/metric v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	gotest.tools/v3 v3.5.2 // indirect
-	pault.ag/go/debian v0.19.0 // indirect
 )

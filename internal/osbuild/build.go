@@ -113,6 +113,7 @@ func Build(ctx context.Context, o BuildOptions) (*manifest.Image, error) {
 		{"root: ext4 image", b.stepRoot},
 		{"esp: UKI and systemd-boot", b.stepESP},
 		{"disk: GPT image", b.stepDisk},
+		{"sbom: SPDX document", b.stepSBOM},
 		{"outputs: qcow2, manifest", b.stepOutputs},
 	}
 	b.rep = progress.New(o.Stdout, len(steps))

@@ -416,6 +416,9 @@ func (b *build) stepOutputs(ctx context.Context, st *progress.Step) error {
 		}
 	}
 	for tmp, final := range b.outputs {
+		if _, ok := b.img.Outputs[final]; ok {
+			continue // hashed by an earlier step
+		}
 		d, err := manifest.FileDigest(tmp)
 		if err != nil {
 			return err

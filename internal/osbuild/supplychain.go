@@ -1,0 +1,94 @@
+package osbuild
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/osbuild/sbom"
+	"github.com/bulwark/bulwark/internal/progress"
+)
+
+// stepSBOM writes <name>-<arch>.spdx.json: every installed package with
+// the lock's facts about its .deb and the license its copyright file
+// states, the Go programs in /usr with their modules, all contained in the
+// raw image (hashed here once; the outputs step reuses the digest). The
+// document is validated and checked against the installed packages before
+// it is written, so an SBOM that would not say what the image holds fails
+// the build.
+func (b *build) stepSBOM(ctx context.Context, st *progress.Step) error {
+	base := b.spec.Name + "-" + b.arch.Name
+	raw := filepath.Join(b.o.OutDir, "."+base+".raw.partial")
+	st.Printf("hashing %s", base+".raw")
+	rawSum, err := manifest.FileDigest(raw)
+	if err != nil {
+		return err
+	}
+	b.img.Outputs[base+".raw"] = rawSum
+	src := b.source()
+	locked := map[string]sbom.Locked{}
+	for n, p := range b.lock.Architectures[b.arch.Name].Packages {
+		l := sbom.Locked{Version: p.Version, Suite: p.Suite, SHA256: p.SHA256}
+		if m := src.Mirror(p.Suite); m != "" && p.Path != "" {
+			l.URL = strings.TrimSuffix(m, "/") + "/" + p.Path
+		}
+		locked[n] = l
+	}
+	lic := sbom.NewLicenses()
+	debs, err := sbom.Debs(b.path("root/var/lib/dpkg/status"), b.path("usr/share/doc"), locked, lic)
+	if err != nil {
+		return err
+	}
+	var bins []sbom.GoBinary
+	for _, gb := range b.spec.GoBinaries {
+		f := b.install[gb.Path].Source
+		d, err := manifest.FileDigest(f)
+		if err != nil {
+			return err
+		}
+		g, err := sbom.ReadGoBinary(f, gb.Path, d)
+		if err != nil {
+			return err
+		}
+		bins = append(bins, g)
+	}
+	doc, err := sbom.Document(sbom.Image{Name: b.spec.Name, Arch: b.arch.Name, Version: b.epoch.Format("2006.01.02"),
+		File: base + ".raw", SHA256: rawSum, Distro: b.spec.Debian.Release, VerityRootHash: b.img.VerityRootHash, Created: b.epoch},
+		debs, bins, lic)
+	if err != nil {
+		return err
+	}
+	if err := sbom.Validate(doc); err != nil {
+		return err
+	}
+	installed := map[string]sbom.Locked{}
+	for n, p := range b.img.Packages {
+		installed[n] = sbom.Locked{Version: p.Version, SHA256: p.SHA256}
+	}
+	if err := sbom.Check(doc, installed); err != nil {
+		return err
+	}
+	out := b.output(sbom.File(b.spec.Name, b.arch.Name))
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if err := sbom.Write(f, doc); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	licensed := 0
+	for _, d := range debs {
+		if d.License != sbom.NoAssertion {
+			licensed++
+		}
+	}
+	st.Done("%s: %d Debian packages (%d with a license from their copyright file), %d Go programs", sbom.File(b.spec.Name, b.arch.Name), len(debs), licensed, len(bins))
+	return nil
+}
