@@ -38,8 +38,11 @@ lock: build ## re-resolve SPEC's packages into its .lock file
 lock-check: build ## list locked packages the archive has newer versions of (security updates marked); exit 4 if any
 	./bin/osbuild lock --check $(SPEC)
 
-image: deps build ## build $(OUT)/<name>-$(ARCH).raw from SPEC (ARCH=x86_64|aarch64)
-	./bin/osbuild build $(SPEC) --arch $(ARCH) --out $(OUT) --cache $(CACHE) --lock $(LOCK)
+# SIGN_KEY names a gpg secret key (in GNUPGHOME) that signs SHA256SUMS into
+# SHA256SUMS.gpg; empty builds unsigned outputs (README: "Signed outputs").
+SIGN_KEY ?=
+image: deps build ## build $(OUT)/<name>-$(ARCH).raw from SPEC (ARCH=x86_64|aarch64; SIGN_KEY=gpg key signs SHA256SUMS)
+	./bin/osbuild build $(SPEC) --arch $(ARCH) --out $(OUT) --cache $(CACHE) --lock $(LOCK) $(if $(SIGN_KEY),--sign-key $(SIGN_KEY))
 
 $(IMAGE):
 	$(MAKE) image ARCH=$(ARCH)
@@ -65,7 +68,7 @@ test-root: deps ## tests that need root and host tools (veritysetup, mkfs, loop 
 
 test-image: deps build ## check $(OUT)/<name>-$(ARCH).raw with sgdisk, veritysetup, systemd-dissect, osbuild inspect; rebuild and compare bytes
 	@test -f $(IMAGE) || $(MAKE) image ARCH=$(ARCH)
-	$(GO) test -tags image -count=1 -timeout 60m -v ./test/image/ -image $(abspath $(IMAGE)) -arch $(ARCH) -spec $(abspath $(SPEC)) -cache $(abspath $(CACHE))
+	$(GO) test -tags image -count=1 -timeout 60m -v ./test/image/ -image $(abspath $(IMAGE)) -arch $(ARCH) -spec $(abspath $(SPEC)) -cache $(abspath $(CACHE)) $(if $(KEYRING),-keyring $(abspath $(KEYRING)))
 
 test-qemu: deps ## boot $(OUT)/<name>-$(ARCH).raw in QEMU and run the guest checks
 	@test -f $(IMAGE) || $(MAKE) image ARCH=$(ARCH)

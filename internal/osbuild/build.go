@@ -40,8 +40,12 @@ type BuildOptions struct {
 	FreshUSR bool
 	// Lock says what to do when the archive moved past a locked package
 	// that the package cache does not have: fail (the default) or relock.
-	Lock   LockMode
-	Stdout io.Writer
+	Lock LockMode
+	// SignKey names the gpg secret key (as gpg --local-user takes it, from
+	// the caller's GNUPGHOME) that signs SHA256SUMS into SHA256SUMS.gpg;
+	// empty leaves the outputs unsigned.
+	SignKey string
+	Stdout  io.Writer
 }
 
 // rootfsRecipe changes whenever the way a rootfs is assembled changes, so
@@ -167,6 +171,9 @@ func (b *build) validate() error {
 	}
 	b.img = &manifest.Image{Name: spec.Name, Arch: b.arch.Name, Layout: l,
 		Inputs: map[string]string{}, Outputs: map[string]string{}}
+	if err := b.checkSigning(); err != nil {
+		return err
+	}
 	if err := b.prepareSecurity(); err != nil {
 		return err
 	}

@@ -435,6 +435,5 @@ func (b *build) stepOutputs(ctx context.Context, st *progress.Step) error {
 	for final, d := range b.img.Outputs {
 		st.Printf("%s  sha256:%s", final, d)
 	}
-	st.Done("manifest.json and SHA256SUMS updated")
-	return nil
+	return b.signSums(ctx, st)
 }

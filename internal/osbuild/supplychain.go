@@ -10,6 +10,7 @@ import (
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/osbuild/sbom"
 	"github.com/bulwark/bulwark/internal/progress"
+	"github.com/bulwark/bulwark/internal/signedsums"
 )
 
 // stepSBOM writes <name>-<arch>.spdx.json: every installed package with
@@ -90,5 +91,36 @@ func (b *build) stepSBOM(ctx context.Context, st *progress.Step) error {
 		}
 	}
 	st.Done("%s: %d Debian packages (%d with a license from their copyright file), %d Go programs", sbom.File(b.spec.Name, b.arch.Name), len(debs), licensed, len(bins))
+	return nil
+}
+
+// checkSigning makes sure, before anything is written, that the key the
+// build is to sign with is there.
+func (b *build) checkSigning() error {
+	if b.o.SignKey == "" {
+		return nil
+	}
+	return signedsums.CheckKey(context.Background(), b.o.SignKey)
+}
+
+// signSums signs the directory's SHA256SUMS, which manifest.Update has just
+// rewritten, or, building unsigned, removes a SHA256SUMS.gpg an earlier
+// build left: it would no longer match and would make the directory fail
+// verification for the wrong reason.
+func (b *build) signSums(ctx context.Context, st *progress.Step) error {
+	sig := filepath.Join(b.o.OutDir, signedsums.SignatureFile)
+	if b.o.SignKey == "" {
+		if err := os.Remove(sig); err == nil {
+			st.Printf("removed the stale %s", signedsums.SignatureFile)
+		} else if !os.IsNotExist(err) {
+			return err
+		}
+		st.Done("manifest.json and SHA256SUMS updated; unsigned (no --sign-key)")
+		return nil
+	}
+	if err := signedsums.Sign(ctx, b.o.OutDir, b.o.SignKey); err != nil {
+		return err
+	}
+	st.Done("manifest.json and SHA256SUMS updated; %s signed by %s", signedsums.SignatureFile, b.o.SignKey)
 	return nil
 }

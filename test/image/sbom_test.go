@@ -3,6 +3,8 @@
 package image_test
 
 import (
+	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/osbuild/sbom"
+	"github.com/bulwark/bulwark/internal/signedsums"
 )
 
 // TestSBOM reads the image's SPDX document with the SPDX library, validates
@@ -86,4 +89,19 @@ func TestSBOM(t *testing.T) {
 		t.Errorf("SHA256SUMS does not list %s with sha256 %s:\n%s", name, d, sums)
 	}
 	t.Logf("%s: %d packages, %d relationships, %d extracted licenses; namespace %s", name, len(doc.Packages), len(doc.Relationships), len(doc.OtherLicenses), doc.DocumentNamespace)
+}
+
+var keyring = flag.String("keyring", "", "public keys SHA256SUMS.gpg must be signed by (default: the caller's gpg keyring)")
+
+// TestOutputsVerify runs osbuild verify's check on the output directory:
+// the signature when the build signed (against -keyring, else the caller's
+// gpg keyring, where the builder's key is), and every sum.
+func TestOutputsVerify(t *testing.T) {
+	dir := filepath.Dir(*imagePath)
+	_, err := os.Stat(filepath.Join(dir, signedsums.SignatureFile))
+	res, err := signedsums.Verify(context.Background(), dir, signedsums.VerifyOptions{Keyring: *keyring, Unsigned: os.IsNotExist(err)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("signer %q, %d files", res.Signer, len(res.Files))
 }
