@@ -40,9 +40,12 @@ lock-check: build ## list locked packages the archive has newer versions of (sec
 
 # SIGN_KEY names a gpg secret key (in GNUPGHOME) that signs SHA256SUMS into
 # SHA256SUMS.gpg; empty builds unsigned outputs (README: "Signed outputs").
+# SECUREBOOT_KEYS is a key directory (osbuild secureboot keys) whose db key
+# signs systemd-boot and the UKI; empty builds an unsigned boot chain.
 SIGN_KEY ?=
-image: deps build ## build $(OUT)/<name>-$(ARCH).raw from SPEC (ARCH=x86_64|aarch64; SIGN_KEY=gpg key signs SHA256SUMS)
-	./bin/osbuild build $(SPEC) --arch $(ARCH) --out $(OUT) --cache $(CACHE) --lock $(LOCK) $(if $(SIGN_KEY),--sign-key $(SIGN_KEY))
+SECUREBOOT_KEYS ?=
+image: deps build ## build $(OUT)/<name>-$(ARCH).raw from SPEC (ARCH=x86_64|aarch64; SIGN_KEY=gpg key signs SHA256SUMS; SECUREBOOT_KEYS=dir signs the boot chain)
+	./bin/osbuild build $(SPEC) --arch $(ARCH) --out $(OUT) --cache $(CACHE) --lock $(LOCK) $(if $(SIGN_KEY),--sign-key $(SIGN_KEY)) $(if $(SECUREBOOT_KEYS),--secureboot-keys $(SECUREBOOT_KEYS))
 
 $(IMAGE):
 	$(MAKE) image ARCH=$(ARCH)

@@ -44,6 +44,9 @@ commands:
                                  (--lock strict|refresh: when the archive and the package cache
                                  both lack a locked package, fail (default) or relock and go on)
                                  (--sign-key KEY: sign SHA256SUMS into SHA256SUMS.gpg with gpg's KEY)
+                                 (--secureboot-keys DIR: sign systemd-boot and the UKI with DIR's db
+                                 key and put its PK/KEK/db.auth on the ESP for enrollment)
+  secureboot keys --out DIR      mint a Secure Boot key set (PK, KEK, db and their .auth files)
   verify DIR                     check DIR/SHA256SUMS.gpg and every file SHA256SUMS lists; exit 3
                                  naming what fails (--keyring FILE: trust only these public keys;
                                  --unsigned: sums only, for a directory built without --sign-key)
@@ -92,13 +95,14 @@ func run(ctx context.Context, args []string) int {
 		cache := fs.String("cache", ".cache", "cache directory (downloads, assembled rootfs)")
 		keep := fs.Bool("keep-work", false, "keep the work directory for debugging")
 		signKey := fs.String("sign-key", "", "gpg secret key (from GNUPGHOME) that signs SHA256SUMS into SHA256SUMS.gpg; empty: unsigned")
+		sbKeys := fs.String("secureboot-keys", "", "Secure Boot key directory (osbuild secureboot keys): sign the boot chain, enroll on first boot; empty: unsigned")
 		mode := osbuild.LockStrict
 		fs.Var(&mode, "lock", "when a locked package is in neither the archive nor the package cache: strict (fail, naming each) or refresh (relock, print what moved, go on)")
 		spec, perr := parse(fs, args[1:])
 		if perr != nil {
 			return exitUsage
 		}
-		_, err = osbuild.Build(ctx, osbuild.BuildOptions{SpecPath: spec, Arch: *a, OutDir: *out, CacheDir: *cache, KeepWork: *keep, Lock: mode, SignKey: *signKey, Stdout: os.Stdout})
+		_, err = osbuild.Build(ctx, osbuild.BuildOptions{SpecPath: spec, Arch: *a, OutDir: *out, CacheDir: *cache, KeepWork: *keep, Lock: mode, SignKey: *signKey, SecureBootKeys: *sbKeys, Stdout: os.Stdout})
 	case "fetch":
 		fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
 		a := fs.String("arch", "", "only this architecture (default: every one the spec lists)")
@@ -134,6 +138,8 @@ func run(ctx context.Context, args []string) int {
 		return labelsCmd(ctx, os.Stdout, os.Stderr, args[1:])
 	case "verify":
 		return verifyCmd(ctx, os.Stdout, os.Stderr, args[1:])
+	case "secureboot":
+		return secureBootCmd(ctx, os.Stdout, os.Stderr, args[1:])
 	case "boot":
 		fs := flag.NewFlagSet("boot", flag.ContinueOnError)
 		a := fs.String("arch", "x86_64", "image architecture")

@@ -23,6 +23,7 @@ import (
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/osbuild/customize"
 	"github.com/bulwark/bulwark/internal/osbuild/pkgcache"
+	"github.com/bulwark/bulwark/internal/osbuild/secureboot"
 	"github.com/bulwark/bulwark/internal/progress"
 )
 
@@ -45,7 +46,11 @@ type BuildOptions struct {
 	// the caller's GNUPGHOME) that signs SHA256SUMS into SHA256SUMS.gpg;
 	// empty leaves the outputs unsigned.
 	SignKey string
-	Stdout  io.Writer
+	// SecureBootKeys is a key directory (osbuild secureboot keys) whose db
+	// key signs systemd-boot and the UKI and whose .auth files go on the
+	// ESP for enrollment; empty builds an unsigned boot chain.
+	SecureBootKeys string
+	Stdout         io.Writer
 }
 
 // rootfsRecipe changes whenever the way a rootfs is assembled changes, so
@@ -72,6 +77,7 @@ type build struct {
 	outputs  map[string]string // temp output → final name
 	install  map[string]customize.InstallFile
 	sec      *security
+	sbKeys   *secureboot.Keys // nil: unsigned boot chain
 }
 
 // Build builds the image and returns its manifest entry.

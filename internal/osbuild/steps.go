@@ -374,13 +374,19 @@ func (b *build) stepESP(ctx context.Context, st *progress.Step) error {
 		return err
 	}
 	sdboot := filepath.Join(usr, "lib/systemd/boot/efi", b.arch.SystemdBoot)
+	// No menu and no editor: the command line carries the verity hash.
+	loaderConf := "timeout 0\neditor no\nrandom-seed-mode off\n"
+	ukiPath, sdboot, loaderConf, keyFiles, err := b.secureBoot(ctx, st, ukiPath, sdboot, loaderConf)
+	if err != nil {
+		return err
+	}
 	files := []esp.File{
 		{Path: "/EFI/BOOT/" + b.arch.EFIBoot, Source: sdboot},
 		{Path: "/EFI/systemd/" + b.arch.SystemdBoot, Source: sdboot},
 		{Path: "/EFI/Linux/" + b.spec.Name + "-" + b.img.Kernel + ".efi", Source: ukiPath},
-		// No menu and no editor: the command line carries the verity hash.
-		{Path: "/loader/loader.conf", Data: []byte("timeout 0\neditor no\nrandom-seed-mode off\n")},
+		{Path: "/loader/loader.conf", Data: []byte(loaderConf)},
 	}
+	files = append(files, keyFiles...)
 	part := b.layout.Get(layout.ESP)
 	if err := esp.Build(b.path("esp.img"), part.Size, files, b.epoch); err != nil {
 		return err

@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/osbuild/esp"
 	"github.com/bulwark/bulwark/internal/osbuild/sbom"
+	"github.com/bulwark/bulwark/internal/osbuild/secureboot"
 	"github.com/bulwark/bulwark/internal/progress"
 	"github.com/bulwark/bulwark/internal/signedsums"
 )
@@ -97,10 +99,48 @@ func (b *build) stepSBOM(ctx context.Context, st *progress.Step) error {
 // checkSigning makes sure, before anything is written, that the key the
 // build is to sign with is there.
 func (b *build) checkSigning() error {
+	if b.o.SecureBootKeys != "" {
+		k, err := secureboot.LoadKeys(b.o.SecureBootKeys)
+		if err != nil {
+			return err
+		}
+		b.sbKeys = k
+		for _, f := range append([]string{k.DBCert}, k.Auth["PK"], k.Auth["KEK"], k.Auth["db"]) {
+			d, err := manifest.FileDigest(f)
+			if err != nil {
+				return err
+			}
+			b.img.Inputs["secure boot: "+filepath.Base(f)] = d
+		}
+	}
 	if b.o.SignKey == "" {
 		return nil
 	}
 	return signedsums.CheckKey(context.Background(), b.o.SignKey)
+}
+
+// secureBoot signs the UKI and systemd-boot with the db key and returns
+// the signed files, loader.conf with enrollment on, and the key set for
+// the ESP. Without keys it returns its inputs and says the boot chain is
+// unsigned.
+func (b *build) secureBoot(ctx context.Context, st *progress.Step, ukiPath, sdboot, loaderConf string) (string, string, string, []esp.File, error) {
+	k := b.sbKeys
+	if k == nil {
+		st.Printf("unsigned boot chain (no --secureboot-keys): boots only with Secure Boot off")
+		return ukiPath, sdboot, loaderConf, nil, nil
+	}
+	signedUKI, signedBoot := b.path("bulwark.signed.efi"), b.path(b.arch.SystemdBoot+".signed")
+	for in, out := range map[string]string{ukiPath: signedUKI, sdboot: signedBoot} {
+		if err := k.Sign(ctx, in, out, b.epoch); err != nil {
+			return "", "", "", nil, err
+		}
+	}
+	var files []esp.File
+	for _, v := range secureboot.Variables {
+		files = append(files, esp.File{Path: secureboot.EnrollDir + "/" + v + ".auth", Source: k.Auth[v]})
+	}
+	st.Printf("signed the UKI and systemd-boot with %s; key set for enrollment in %s", k.DBCert, secureboot.EnrollDir)
+	return signedUKI, signedBoot, loaderConf + secureboot.LoaderConf, files, nil
 }
 
 // signSums signs the directory's SHA256SUMS, which manifest.Update has just
