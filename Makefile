@@ -75,7 +75,7 @@ test-image: deps build ## check $(OUT)/<name>-$(ARCH).raw with sgdisk, verityset
 
 test-qemu: deps ## boot $(OUT)/<name>-$(ARCH).raw in QEMU and run the guest checks
 	@test -f $(IMAGE) || $(MAKE) image ARCH=$(ARCH)
-	$(GO) test -tags qemu -count=1 -timeout 60m ./test/qemu/ -image $(abspath $(IMAGE)) -arch $(ARCH) -v
+	$(GO) test -tags qemu -count=1 -timeout 60m ./test/qemu/ -image $(abspath $(IMAGE)) -arch $(ARCH) -spec $(abspath $(SPEC)) -cache $(abspath $(CACHE)) -v
 
 test: deps build test-unit test-root ## everything: unit, root-only, image checks and both architectures' QEMU tests
 	@./bin/osbuild lock --check $(SPEC) || echo "WARNING: $(SPEC)'s lock is behind the archive (above); make test goes on, run 'make lock' to move"

@@ -18,11 +18,24 @@ import (
 // Firmware is a UEFI code image and the variable store template copied per VM.
 type Firmware struct {
 	Code, Vars string
+	// SMM marks code that keeps its variable store in System Management
+	// Mode (OVMF's Secure Boot build): it needs q35 with smm=on and the
+	// flash marked secure, or it does not start.
+	SMM bool
 }
 
 // Firmwares are Debian's OVMF and AAVMF builds (packages ovmf, qemu-efi-aarch64).
 var Firmwares = map[string]Firmware{
 	"x86_64":  {Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", Vars: "/usr/share/OVMF/OVMF_VARS_4M.fd"},
+	"aarch64": {Code: "/usr/share/AAVMF/AAVMF_CODE.fd", Vars: "/usr/share/AAVMF/AAVMF_VARS.fd"},
+}
+
+// SecureBootFirmwares enforce Secure Boot once keys are enrolled; their
+// variable stores start empty, in setup mode, so the image's own key set
+// is what gets enrolled. Debian builds AAVMF with Secure Boot in its one
+// code image (AAVMF_CODE.ms.fd is a link to it).
+var SecureBootFirmwares = map[string]Firmware{
+	"x86_64":  {Code: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", Vars: "/usr/share/OVMF/OVMF_VARS_4M.fd", SMM: true},
 	"aarch64": {Code: "/usr/share/AAVMF/AAVMF_CODE.fd", Vars: "/usr/share/AAVMF/AAVMF_VARS.fd"},
 }
 
@@ -72,6 +85,17 @@ func Command(c Config) (string, []string, error) {
 	args, err := machineArgs(c.Arch, c.KVM)
 	if err != nil {
 		return "", nil, err
+	}
+	if c.Firmware.SMM {
+		if c.Arch != "x86_64" {
+			return "", nil, fmt.Errorf("qemu: SMM firmware on %s", c.Arch)
+		}
+		for i, a := range args {
+			if a == "q35,smm=off" {
+				args[i] = "q35,smm=on"
+			}
+		}
+		args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on")
 	}
 	if c.MemoryMiB == 0 {
 		c.MemoryMiB = 2048

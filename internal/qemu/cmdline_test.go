@@ -19,10 +19,14 @@ func TestCommandGolden(t *testing.T) {
 		{"x86_64-kvm", Config{Arch: "x86_64", KVM: true}},
 		{"aarch64-tcg", Config{Arch: "aarch64"}},
 		{"x86_64-interactive", Config{Arch: "x86_64", Interactive: true}},
+		{"x86_64-secureboot", Config{Arch: "x86_64", Firmware: SecureBootFirmwares["x86_64"]}},
+		{"aarch64-secureboot", Config{Arch: "aarch64", Firmware: SecureBootFirmwares["aarch64"]}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.cfg
-			c.Firmware = Firmwares[c.Arch]
+			if c.Firmware.Code == "" {
+				c.Firmware = Firmwares[c.Arch]
+			}
 			c.Disk, c.Vars = "/vm/overlay.qcow2", "/vm/efivars.fd"
 			c.FwCfg = map[string]string{"opt/com.coreos/config": "/vm/node.ign"}
 			c.ExtraDisks = []ExtraDisk{{Path: "/vm/check.disk", Serial: GuestCheckSerial}}
@@ -62,6 +66,7 @@ func TestCommandErrors(t *testing.T) {
 		{"unknown arch", Config{Arch: "riscv64"}},
 		{"comma in fw_cfg file", Config{Arch: "x86_64", FwCfg: map[string]string{"opt/x": "/a,b"}}},
 		{"comma in extra disk", Config{Arch: "x86_64", ExtraDisks: []ExtraDisk{{Path: "/a,b"}}}},
+		{"SMM firmware off x86", Config{Arch: "aarch64", Firmware: Firmware{SMM: true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, _, err := Command(tc.cfg); err == nil {

@@ -141,6 +141,10 @@ type vmTest struct {
 	// expect, if set, judges a finished boot instead of the default rule
 	// (running, no failed units, no console problems, guest checks pass).
 	expect func(t *testing.T, res *result)
+	// secureBoot boots with the arch's Secure Boot firmware, its variable
+	// store in setup mode, and first lets the image enroll its keys (a
+	// boot that ends when systemd-boot resets after enrolling).
+	secureBoot bool
 }
 
 // run is one VM's state.
@@ -192,6 +196,9 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 		tc.setup(t, e, r)
 	}
 	fw := qemu.Firmwares[e.arch]
+	if tc.secureBoot {
+		fw = qemu.SecureBootFirmwares[e.arch]
+	}
 	vars, err := qemu.VarsCopy(fw, r.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -221,6 +228,11 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(r.dir, "qemu-cmdline.txt"), []byte(bin+" "+strings.Join(qargs, " ")+"\n"), 0o644)
+	if tc.secureBoot {
+		if err := enroll(ctx, t, r, cfg, timeout); err != nil {
+			return nil, r, err
+		}
+	}
 	res, err := runVM(ctx, t, e, tc, r, cfg, timeout, "console.log")
 	if err != nil || !tc.reboot {
 		return res, r, err
