@@ -90,10 +90,11 @@ func TestProblems(t *testing.T) {
 		"[FAILED] Failed to start bar.service - Bar.",
 		"audit: type=1400 audit(0.0:1): avc:  denied  { read } for pid=1",
 		"[   12.3] Kernel panic - not syncing: sysrq triggered crash",
+		`../src/boot/boot.c:2576@image_start: Error loading \EFI\Linux\container-host-6.12.118+deb13-amd64.efi: Access denied`,
 		"all good",
 	}
 	got := Problems(lines)
-	want := []string{"failed unit", "SELinux denial", "kernel panic"}
+	want := []string{"failed unit", "SELinux denial", "kernel panic", "secure boot refusal"}
 	if len(got) != len(want) {
 		t.Fatalf("Problems = %v, want patterns %v", got, want)
 	}

@@ -15,6 +15,9 @@ var fatalPatterns = []struct {
 	{"emergency mode", regexp.MustCompile(`(?i)you are in emergency mode|Entering emergency mode|emergency\.target`)},
 	{"rescue mode", regexp.MustCompile(`(?i)you are in rescue mode|Entering rescue mode`)},
 	{"dracut emergency shell", regexp.MustCompile(`dracut-emergency|Dropping to debug shell`)},
+	// systemd-boot could not load the UKI: under Secure Boot the firmware
+	// refused its signature (a changed byte, an unknown key).
+	{"secure boot refusal", regexp.MustCompile(`Error loading \\EFI\\.*: (Access denied|Security violation)`)},
 }
 
 // problemPatterns fail a test when they appear anywhere in its console, but

@@ -5,12 +5,12 @@ package qemu_test
 import (
 	"bytes"
 	"context"
+	"debug/pe"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +20,7 @@ import (
 	"github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/filesystem"
 
+	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/osbuild"
@@ -127,10 +128,15 @@ func enroll(ctx context.Context, t *testing.T, r *run, cfg qemu.Config, timeout 
 	return fmt.Errorf("enrollment boot: no %q on the console (%s):\n%s", enrolledMarker, logPath, strings.Join(qemu.Tail(lines, 20), "\n"))
 }
 
-// espFiles reads every file of the ESP of the raw image at raw.
-func espFiles(t *testing.T, raw string) map[string][]byte {
+// espFiles reads the files a Secure Boot image's ESP holds (the build
+// writes exactly these) from the raw image at raw.
+func espFiles(t *testing.T, e *env, s *signed) map[string][]byte {
 	t.Helper()
-	d, err := diskfs.Open(raw, diskfs.WithOpenMode(diskfs.ReadOnly))
+	a, err := arch.Lookup(e.arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := diskfs.Open(rawOf(s), diskfs.WithOpenMode(diskfs.ReadOnly))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,27 +145,50 @@ func espFiles(t *testing.T, raw string) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	paths := []string{"/EFI/BOOT/" + a.EFIBoot, "/EFI/systemd/" + a.SystemdBoot, ukiPath(s.manifest), "/loader/loader.conf"}
+	for _, v := range secureboot.Variables {
+		paths = append(paths, secureboot.EnrollDir+"/"+v+".auth")
+	}
 	out := map[string][]byte{}
-	var walk func(dir string)
-	walk = func(dir string) {
-		entries, err := fs.ReadDir(dir)
+	for _, p := range paths {
+		out[p] = readESPFile(t, fs, p)
+	}
+	// go-diskfs reads whole sectors past a file's end: take the enrollment
+	// files from the key set and cut the signed PE binaries where their
+	// signature table ends, the end of a file sbsign wrote.
+	for _, v := range secureboot.Variables {
+		b, err := os.ReadFile(filepath.Join(s.keys, v+".auth"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, fi := range entries {
-			p := path.Join(dir, fi.Name())
-			if fi.Name() == "." || fi.Name() == ".." {
-				continue
-			}
-			if fi.IsDir() {
-				walk(p)
-				continue
-			}
-			out[p] = readESPFile(t, fs, p)
-		}
+		out[secureboot.EnrollDir+"/"+v+".auth"] = b
 	}
-	walk("/")
+	for _, p := range paths[:3] {
+		out[p] = out[p][:signedPESize(t, p, out[p])]
+	}
 	return out
+}
+
+// signedPESize is where a signed PE binary ends: after its certificate
+// table, which sbsign appends last.
+func signedPESize(t *testing.T, name string, b []byte) int {
+	t.Helper()
+	f, err := pe.NewFile(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	var dir pe.DataDirectory
+	switch h := f.OptionalHeader.(type) {
+	case *pe.OptionalHeader64:
+		dir = h.DataDirectory[pe.IMAGE_DIRECTORY_ENTRY_SECURITY]
+	case *pe.OptionalHeader32:
+		dir = h.DataDirectory[pe.IMAGE_DIRECTORY_ENTRY_SECURITY]
+	}
+	end := int(dir.VirtualAddress + dir.Size)
+	if dir.Size == 0 || end > len(b) {
+		t.Fatalf("%s: no certificate table within its %d bytes", name, len(b))
+	}
+	return end
 }
 
 func readESPFile(t *testing.T, fs filesystem.FileSystem, p string) []byte {
@@ -186,7 +215,7 @@ func rawOf(s *signed) string { return strings.TrimSuffix(s.image, ".qcow2") + ".
 func changeUKIByte(t *testing.T, e *env, r *run) {
 	s := useSigned(t, e, r)
 	raw := rawOf(s)
-	uki := espFiles(t, raw)[ukiPath(s.manifest)]
+	uki := espFiles(t, e, s)[ukiPath(s.manifest)]
 	part := s.manifest.Layout.Get(layout.ESP)
 	buf := make([]byte, part.Size)
 	f, err := os.Open(raw)
@@ -218,8 +247,7 @@ func changeUKIByte(t *testing.T, e *env, r *run) {
 // db, so it is the UKI the firmware must refuse.
 func foreignUKI(t *testing.T, e *env, r *run) {
 	s := useSigned(t, e, r)
-	raw := rawOf(s)
-	files := espFiles(t, raw)
+	files := espFiles(t, e, s)
 	p := ukiPath(s.manifest)
 	signedUKI := filepath.Join(r.dir, "uki-own.efi")
 	unsigned := filepath.Join(r.dir, "uki-unsigned.efi")
