@@ -92,6 +92,38 @@ var registry = []vmTest{
 		expect: expectFailedClosed,
 	},
 	{
+		// The image signed with a key set minted for the run: the firmware,
+		// in setup mode, lets systemd-boot enroll the set, then boots it
+		// with Secure Boot enforcing.
+		name:       "secure-boot-enforced",
+		arches:     []string{"x86_64"},
+		timeout:    120 * time.Second,
+		secureBoot: true,
+		setup:      func(t *testing.T, e *env, r *run) { useSigned(t, e, r) },
+		guestRun:   "^(TestArchitecture|TestSecureBoot|TestUsrIsReadOnlyVerity|TestSELinuxMode|TestNoSELinuxDenials)$",
+		guestArgs:  func(e *env, r *run) []string { return []string{"-selinux-mode", selinuxMode(e)} },
+	},
+	{
+		// After enrollment, a UKI signed by another key is refused.
+		name:       "secure-boot-refuses-foreign-uki",
+		arches:     []string{"x86_64"},
+		timeout:    90 * time.Second,
+		secureBoot: true,
+		setup:      foreignUKI,
+		guestRun:   "TestArchitecture",
+		wantFail:   "fatal console pattern secure boot refusal",
+	},
+	{
+		// ... and so is the image's own UKI with one byte changed.
+		name:       "secure-boot-refuses-changed-uki",
+		arches:     []string{"x86_64"},
+		timeout:    90 * time.Second,
+		secureBoot: true,
+		setup:      changeUKIByte,
+		guestRun:   "TestArchitecture",
+		wantFail:   "fatal console pattern secure boot refusal",
+	},
+	{
 		name:     "failed-unit-is-reported",
 		arches:   []string{"x86_64"},
 		timeout:  90 * time.Second,
