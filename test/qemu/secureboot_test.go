@@ -47,7 +47,7 @@ var (
 // (once per run): the image under test is unsigned, as `make image`
 // builds it without keys. The warm cache makes this a build of well under
 // a minute on top of the boots.
-func signedImage(t *testing.T, e *env) *signed {
+func signedImage(t *testing.T, e *env, r *run) *signed {
 	t.Helper()
 	signedMu.Lock()
 	defer signedMu.Unlock()
@@ -57,7 +57,8 @@ func signedImage(t *testing.T, e *env) *signed {
 	if *specFlag == "" {
 		t.Fatal("-spec is required for the Secure Boot tests (make test-qemu passes it)")
 	}
-	base := filepath.Join(filepath.Dir(artifactDir(t, e.arch)), "secureboot")
+	// Beside the tests' own artifact directories: <artifacts>/<arch>/secureboot.
+	base := filepath.Join(filepath.Dir(r.dir), "secureboot")
 	os.RemoveAll(base)
 	s := &signed{keys: filepath.Join(base, "keys"), foreign: filepath.Join(base, "foreign-keys")}
 	ctx := context.Background()
@@ -90,7 +91,7 @@ func signedImage(t *testing.T, e *env) *signed {
 // useSigned puts the VM on an overlay of the signed image.
 func useSigned(t *testing.T, e *env, r *run) *signed {
 	t.Helper()
-	s := signedImage(t, e)
+	s := signedImage(t, e, r)
 	var err error
 	if r.disk, err = qemu.PrepareDisk(context.Background(), s.image, r.dir, "8G"); err != nil {
 		t.Fatal(err)
