@@ -98,52 +98,6 @@ func Default(a *Additions) (*Profile, error) {
 	return p, nil
 }
 
-// setuidBits are S_ISUID and S_ISGID.
-const setuidBits = 0o6000
-
-// modeArg is the argument holding the new mode in each chmod variant.
-var modeArg = []struct {
-	names []string
-	index uint
-}{
-	{[]string{"chmod", "fchmod"}, 1},
-	{[]string{"fchmodat", "fchmodat2"}, 2},
-}
-
-// Strict is Default plus a block on making files set-user-ID or
-// set-group-ID: chmod and its aliases are allowed only when the new mode
-// has neither bit, so anything else gets the default errno (EPERM). A
-// root process in a container can otherwise plant a setuid binary on a
-// volume that someone outside later runs.
-//
-// The block covers changing a mode, not creating a file with one: open,
-// openat, creat, mknod and mkdir take a mode too, and openat2 takes it
-// inside a struct seccomp cannot read.
-func Strict(a *Additions) (*Profile, error) {
-	p, err := Default(a)
-	if err != nil {
-		return nil, err
-	}
-	p.File = "strict.json"
-	for _, m := range modeArg {
-		for _, n := range m.names {
-			if !revoke(p.Seccomp, n) {
-				return nil, fmt.Errorf("strict profile: Docker's default profile no longer allows %s to every container", n)
-			}
-		}
-		p.Seccomp.Syscalls = append(p.Seccomp.Syscalls, &mobyseccomp.Syscall{
-			LinuxSyscall: specs.LinuxSyscall{
-				Names:  slices.Clone(m.names),
-				Action: specs.ActAllow,
-				Args:   []specs.LinuxSeccompArg{{Index: m.index, Value: setuidBits, ValueTwo: 0, Op: specs.OpMaskedEqual}},
-			},
-			Comment: fmt.Sprintf("Bulwark strict: allowed only when the new mode (argument %d) sets neither S_ISUID nor S_ISGID", m.index),
-		})
-	}
-	sortNames(p.Seccomp)
-	return p, nil
-}
-
 // revoke removes name from every rule that allows it without requiring a
 // capability, dropping rules left empty. It reports whether it found any.
 func revoke(s *mobyseccomp.Seccomp, name string) bool {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -217,6 +218,66 @@ func TestLXCRefuses(t *testing.T) {
 			err = WriteLXC(new(bytes.Buffer), p, Target{Arch: arch})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLXCStrictCreation checks the strict block in LXC's format: LXC
+// takes several comparisons on one line and ANDs them, as libseccomp
+// does, and several lines for one call as alternatives, so every rule
+// has its line; and no call the block guards is allowed unconditionally.
+func TestLXCStrictCreation(t *testing.T) {
+	p := repoProfile(t, Strict)
+	for _, tc := range []struct {
+		arch  string
+		lines []string
+	}{
+		{"x86_64", []string{
+			"open allow [1,0x0,SCMP_CMP_MASKED_EQ,0x400040]",
+			"open allow [2,0x0,SCMP_CMP_MASKED_EQ,0xc00]",
+			"openat allow [2,0x0,SCMP_CMP_MASKED_EQ,0x400040]",
+			"openat allow [3,0x0,SCMP_CMP_MASKED_EQ,0xc00]",
+			"creat allow [1,0x0,SCMP_CMP_MASKED_EQ,0xc00]",
+			"mknod allow [1,0x0,SCMP_CMP_MASKED_EQ,0x2c00]",
+			"mknod allow [1,0x2000,SCMP_CMP_MASKED_EQ,0xfc00][2,0x0,SCMP_CMP_EQ]",
+			"mknodat allow [2,0x0,SCMP_CMP_MASKED_EQ,0x2c00]",
+			"mknodat allow [2,0x2000,SCMP_CMP_MASKED_EQ,0xfc00][3,0x0,SCMP_CMP_EQ]",
+			"openat2 errno 38",
+		}},
+		// aarch64 has no open, creat or mknod, but the filter also
+		// covers 32-bit ARM, which does; LXC adds them to that context.
+		{"aarch64", []string{
+			"open allow [1,0x0,SCMP_CMP_MASKED_EQ,0x400040]",
+			"openat allow [2,0x0,SCMP_CMP_MASKED_EQ,0x400040]",
+			"openat allow [3,0x0,SCMP_CMP_MASKED_EQ,0xc00]",
+			"mknodat allow [2,0x2000,SCMP_CMP_MASKED_EQ,0xfc00][3,0x0,SCMP_CMP_EQ]",
+			"openat2 errno 38",
+		}},
+	} {
+		t.Run(tc.arch, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteLXC(&b, p, Target{Arch: tc.arch}); err != nil {
+				t.Fatal(err)
+			}
+			have := map[string]bool{}
+			for _, l := range strings.Split(b.String(), "\n") {
+				have[l] = true
+			}
+			for _, l := range tc.lines {
+				if !have[l] {
+					t.Errorf("no line %q", l)
+				}
+			}
+			_, _, rules, err := parseLXC(b.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rules {
+				guarded := r.name == "openat2" || slices.ContainsFunc(strictGuards, func(g guard) bool { return slices.Contains(g.names, r.name) })
+				if guarded && r.action == "allow" && len(r.args) == 0 {
+					t.Errorf("%s is allowed unconditionally", r.name)
+				}
 			}
 		})
 	}

@@ -165,14 +165,26 @@ echo "free=$(free -k | grep ^Mem:)"`
 	t.Logf("busybox free (sysinfo, not lxcfs): %s", a["free"])
 }
 
-// TestStrictSeccompProfile: the opt-in profile refuses chmod with setuid or
-// setgid bits while a plain chmod works.
+// TestStrictSeccompProfile: the opt-in profile refuses setuid and setgid
+// modes through chmod, through open with O_CREAT (busybox cpio extracting
+// a setuid file from an archive the shell writes) and through mknod (a
+// setuid FIFO), while plain modes work.
 func TestStrictSeccompProfile(t *testing.T) {
 	importBusybox(t)
+	// The archive is cpio's "newc" format: a header of hex fields (ino,
+	// mode 0104755, uid, gid, nlink, mtime, size, dev and rdev numbers,
+	// name size, check), the name padded to four bytes, and the trailer.
 	script := `touch /tmp/f && chmod 644 /tmp/f && echo plain=ok
 echo "suid_out=$(chmod u+s /tmp/f 2>&1)"; chmod u+s /tmp/f 2>/dev/null; echo "suid_rc=$?"
 chmod g+s /tmp/f 2>/dev/null; echo "sgid_rc=$?"
-echo "mode=$(stat -c %a /tmp/f)"`
+echo "mode=$(stat -c %a /tmp/f)"
+h() { printf '070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X' 1 $1 0 0 1 0 0 0 0 0 0 $2 0; }
+{ h 0x89ED 5; printf 'suid\0\0'; h 0 11; printf 'TRAILER!!!\0\0\0'; } >/tmp/suid.cpio
+cd /tmp && busybox cpio -i </tmp/suid.cpio 2>/tmp/err; echo "cpio_rc=$?"; echo "cpio_err=$(head -n1 /tmp/err)"
+echo "cpio_mode=$(stat -c %a /tmp/suid 2>/dev/null)"
+busybox mknod -m 4755 /tmp/fifo p 2>/tmp/err; echo "mknod_rc=$?"; echo "mknod_err=$(cat /tmp/err)"
+echo "fifo_mode=$(stat -c %a /tmp/fifo 2>/dev/null)"
+busybox mknod -m 640 /tmp/plainfifo p && echo "plainfifo=$(stat -c %a /tmp/plainfifo)"`
 	strict := runIn(t, []string{"--security-opt", "seccomp=" + *strictSeccmp}, script)
 	if strict["plain"] != "ok" || strict["mode"] != "644" {
 		t.Errorf("strict profile: plain chmod 644: %q, mode %q; want ok, 644", strict["plain"], strict["mode"])
@@ -180,11 +192,26 @@ echo "mode=$(stat -c %a /tmp/f)"`
 	if strict["suid_rc"] == "0" || strict["sgid_rc"] == "0" || !strings.Contains(strict["suid_out"], "Operation not permitted") {
 		t.Errorf("strict profile: chmod u+s rc %s (%q), g+s rc %s; want both refused with EPERM", strict["suid_rc"], strict["suid_out"], strict["sgid_rc"])
 	}
-	// The same script under the default profile sets the bit: the refusal
-	// above is the strict profile's doing, not the filesystem's.
+	if strict["cpio_rc"] == "0" || !strings.Contains(strict["cpio_err"], "Operation not permitted") || strict["cpio_mode"] != "" {
+		t.Errorf("strict profile: cpio of a setuid file rc %s (%q), mode %q; want open(O_CREAT, 0104755) refused with EPERM and no file", strict["cpio_rc"], strict["cpio_err"], strict["cpio_mode"])
+	}
+	if strict["mknod_rc"] == "0" || !strings.Contains(strict["mknod_err"], "Operation not permitted") {
+		t.Errorf("strict profile: mknod -m 4755 p rc %s (%q); want refused with EPERM", strict["mknod_rc"], strict["mknod_err"])
+	}
+	if strict["plainfifo"] != "640" {
+		t.Errorf("strict profile: mknod -m 640 p: mode %q; want 640", strict["plainfifo"])
+	}
+	// The same script under the default profile sets the bits: the
+	// refusals above are the strict profile's doing, not the filesystem's.
 	def := runIn(t, nil, script)
 	if def["suid_rc"] != "0" || def["mode"] != "6644" {
 		t.Errorf("default profile: chmod u+s rc %s, mode %q; want 0 and 6644", def["suid_rc"], def["mode"])
+	}
+	if def["cpio_rc"] != "0" || def["cpio_mode"] != "4755" {
+		t.Errorf("default profile: cpio of a setuid file rc %s (%q), mode %q; want 0 and 4755", def["cpio_rc"], def["cpio_err"], def["cpio_mode"])
+	}
+	if def["mknod_rc"] != "0" || def["fifo_mode"] != "4755" {
+		t.Errorf("default profile: mknod -m 4755 p rc %s (%q), mode %q; want 0 and 4755", def["mknod_rc"], def["mknod_err"], def["fifo_mode"])
 	}
 }
 
