@@ -96,7 +96,7 @@ var registry = []vmTest{
 		// in setup mode, lets systemd-boot enroll the set, then boots it
 		// with Secure Boot enforcing.
 		name:       "secure-boot-enforced",
-		arches:     []string{"x86_64"},
+		arches:     []string{"x86_64", "aarch64"},
 		timeout:    120 * time.Second,
 		secureBoot: true,
 		setup:      func(t *testing.T, e *env, r *run) { useSigned(t, e, r) },
@@ -106,7 +106,7 @@ var registry = []vmTest{
 	{
 		// After enrollment, a UKI signed by another key is refused.
 		name:       "secure-boot-refuses-foreign-uki",
-		arches:     []string{"x86_64"},
+		arches:     []string{"x86_64", "aarch64"},
 		timeout:    90 * time.Second,
 		secureBoot: true,
 		setup:      foreignUKI,
@@ -116,7 +116,7 @@ var registry = []vmTest{
 	{
 		// ... and so is the image's own UKI with one byte changed.
 		name:       "secure-boot-refuses-changed-uki",
-		arches:     []string{"x86_64"},
+		arches:     []string{"x86_64", "aarch64"},
 		timeout:    90 * time.Second,
 		secureBoot: true,
 		setup:      changeUKIByte,
