@@ -106,9 +106,12 @@ func LoadKeys(dir string) (*Keys, error) {
 // Sign writes in, signed with db, to out and checks the result with
 // sbverify. sbsign puts the signing time into the signature, so it runs
 // with the clock held at epoch (libfaketime): the same inputs and key give
-// the same bytes, as for every other part of the image.
+// the same bytes, as for every other part of the image. -f passes the time
+// as libfaketime's spec verbatim, which without "@" freezes the clock;
+// faketime's plain form starts the clock there and lets it run, so two
+// signings a second apart differed (seen: a flaky TestSign under load).
 func (k *Keys) Sign(ctx context.Context, in, out string, epoch time.Time) error {
-	cmd := exec.CommandContext(ctx, "faketime", epoch.UTC().Format("2006-01-02 15:04:05"),
+	cmd := exec.CommandContext(ctx, "faketime", "-f", epoch.UTC().Format("2006-01-02 15:04:05"),
 		"sbsign", "--key", k.DBKey, "--cert", k.DBCert, "--output", out, in)
 	cmd.Env = append(os.Environ(), "TZ=UTC")
 	if b, err := cmd.CombinedOutput(); err != nil {
