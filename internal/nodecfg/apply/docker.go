@@ -164,25 +164,22 @@ func (c *Config) guardDocker(errs *fielderr.List) {
 		if p == nodepaths.DaemonJSON || strings.HasPrefix(nodepaths.DaemonJSON, p+"/") || p == dockerfloor.WeakenPath {
 			errs.Add(0, fmt.Sprintf("$.storage.links.%d.path", i), "a link at %s would redirect the daemon.json dockerd reads", l.Path)
 		}
+		if guardedUnitPath(p) {
+			errs.Add(0, fmt.Sprintf("$.storage.links.%d.path", i), "%s would replace or extend docker's units", l.Path)
+		}
 	}
 	for i, d := range c.Dirs {
-		if p := filepath.Clean(d.Path); p == nodepaths.DaemonJSON {
+		p := filepath.Clean(d.Path)
+		if p == nodepaths.DaemonJSON {
 			errs.Add(0, fmt.Sprintf("$.storage.directories.%d.path", i), "%s must be a file", d.Path)
+		}
+		if guardedUnitPath(p) {
+			errs.Add(0, fmt.Sprintf("$.storage.directories.%d.path", i), "%s would hold drop-ins for docker's units; docker.service is the image's", d.Path)
 		}
 	}
 	for i, f := range c.Files {
 		if guardedUnitPath(filepath.Clean(f.Path)) {
 			errs.Add(0, fmt.Sprintf("$.storage.files.%d.path", i), "%s would change how docker is started (its flags or config file); docker.service is the image's", f.Path)
-		}
-	}
-	for i, d := range c.Dirs {
-		if guardedUnitPath(filepath.Clean(d.Path)) {
-			errs.Add(0, fmt.Sprintf("$.storage.directories.%d.path", i), "%s would hold drop-ins for docker's units; docker.service is the image's", d.Path)
-		}
-	}
-	for i, l := range c.Links {
-		if guardedUnitPath(filepath.Clean(l.Path)) {
-			errs.Add(0, fmt.Sprintf("$.storage.links.%d.path", i), "%s would replace or extend docker's units", l.Path)
 		}
 	}
 	for i, u := range c.Units {
