@@ -105,11 +105,7 @@ func toolSpec(spec *imagespec.Spec, lock *imagespec.Lock, cache *pkgcache.Cache,
 // packages and assembling it if it is not cached: for tests and benchmarks
 // that must run the very tools the build runs. It never relocks.
 func ToolRoot(ctx context.Context, specPath, cacheDir string, log func(string)) (string, error) {
-	spec, err := imagespec.Load(specPath)
-	if err != nil {
-		return "", err
-	}
-	lock, err := imagespec.LoadLock(imagespec.LockPath(specPath), spec, nil)
+	spec, lock, err := loadSpecAndLock(specPath, nil)
 	if err != nil {
 		return "", err
 	}
@@ -299,11 +295,7 @@ func (w stepWriter) Write(p []byte) (int, error) {
 // ToolRootCached reports whether the tool root of the spec's lock is
 // assembled in cacheDir, without fetching or building anything.
 func ToolRootCached(specPath, cacheDir string) (bool, error) {
-	spec, err := imagespec.Load(specPath)
-	if err != nil {
-		return false, err
-	}
-	lock, err := imagespec.LoadLock(imagespec.LockPath(specPath), spec, nil)
+	spec, lock, err := loadSpecAndLock(specPath, nil)
 	if err != nil {
 		return false, err
 	}
@@ -312,4 +304,18 @@ func ToolRootCached(specPath, cacheDir string) (bool, error) {
 		return false, err
 	}
 	return toolroot.Cached(cacheDir, ts), nil
+}
+
+// loadSpecAndLock reads and checks the spec at specPath and its lock for
+// arches, for the callers that need both without building.
+func loadSpecAndLock(specPath string, arches []string) (*imagespec.Spec, *imagespec.Lock, error) {
+	spec, err := imagespec.Load(specPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	lock, err := imagespec.LoadLock(imagespec.LockPath(specPath), spec, arches)
+	if err != nil {
+		return nil, nil, err
+	}
+	return spec, lock, nil
 }
