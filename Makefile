@@ -77,12 +77,21 @@ test-qemu: deps ## boot $(OUT)/<name>-$(ARCH).raw in QEMU and run the guest chec
 	@test -f $(IMAGE) || $(MAKE) image ARCH=$(ARCH)
 	$(GO) test -tags qemu -count=1 -timeout 60m ./test/qemu/ -image $(abspath $(IMAGE)) -arch $(ARCH) -spec $(abspath $(SPEC)) -cache $(abspath $(CACHE)) -v
 
-test: deps build test-unit test-root ## everything: unit, root-only, image checks and both architectures' QEMU tests
+PHASES := $(OUT)/test-phases.tsv
+test: ## everything: unit, root-only, image checks and both architectures' QEMU tests; ends with a table of each phase's time
+	@mkdir -p $(OUT) && : > $(PHASES)
+	@./scripts/phase.sh $(PHASES) deps $(MAKE) --no-print-directory deps
+	@./scripts/phase.sh $(PHASES) build $(MAKE) --no-print-directory build
+	@./scripts/phase.sh $(PHASES) test-unit $(MAKE) --no-print-directory test-unit
+	@./scripts/phase.sh $(PHASES) test-root $(MAKE) --no-print-directory test-root
 	@./bin/osbuild lock --check $(SPEC) || echo "WARNING: $(SPEC)'s lock is behind the archive (above); make test goes on, run 'make lock' to move"
-	$(MAKE) test-image ARCH=x86_64
-	$(MAKE) test-qemu ARCH=x86_64
-	$(MAKE) test-image ARCH=aarch64
-	$(MAKE) test-qemu ARCH=aarch64
+	@./scripts/phase.sh $(PHASES) "image x86_64" $(MAKE) --no-print-directory image ARCH=x86_64
+	@./scripts/phase.sh $(PHASES) "test-image x86_64" $(MAKE) --no-print-directory test-image ARCH=x86_64
+	@./scripts/phase.sh $(PHASES) "test-qemu x86_64" $(MAKE) --no-print-directory test-qemu ARCH=x86_64
+	@./scripts/phase.sh $(PHASES) "image aarch64" $(MAKE) --no-print-directory image ARCH=aarch64
+	@./scripts/phase.sh $(PHASES) "test-image aarch64" $(MAKE) --no-print-directory test-image ARCH=aarch64
+	@./scripts/phase.sh $(PHASES) "test-qemu aarch64" $(MAKE) --no-print-directory test-qemu ARCH=aarch64
+	@./scripts/phase.sh $(PHASES)
 
 BENCH_FLAGS ?=
 bench: deps build example-node ## builds, /usr writers, boots and first boot against the alternatives (~35 min); table + $(OUT)/bench.json (BENCH_FLAGS="-only usrfs,firstboot -runs 3")
