@@ -63,20 +63,12 @@ func GuestCheckDisk(files map[string]string, path string) error {
 	return out.Close()
 }
 
-// ConsoleDevice is the guest's serial console for arch.
-func ConsoleDevice(arch string) string {
-	if arch == "aarch64" {
-		return "/dev/ttyAMA0"
-	}
-	return "/dev/ttyS0"
-}
-
 // CheckCredentials returns the SMBIOS credentials that add the harness's
 // check unit to a booting guest and pull it into multi-user.target. The unit
 // waits until the boot has finished, reports the system state and failed
 // units, unpacks the check disk (if any) and runs its check binary with args, and
 // powers the guest off. Nothing of it is in the image.
-func CheckCredentials(arch string, args []string) []Credential {
+func CheckCredentials(args []string) []Credential {
 	script := strings.Join([]string{
 		`state=$(systemctl is-system-running --wait)`,
 		`failed=$(systemctl --failed --no-legend --plain | cut -d" " -f1 | paste -sd, -)`,
@@ -90,39 +82,51 @@ func CheckCredentials(arch string, args []string) []Credential {
 			`{ ./` + GuestCheckBinary + ` -test.v -test.timeout=20m ` + shellWords(args) + ` 2>&1; echo $? >$d/rc; } | sed -u "s/^/` + MarkerCheck + `/"; ` +
 			`echo "` + MarkerExit + ` $(cat $d/rc)"; fi`,
 		`echo ` + MarkerDone,
-		// Wait until the console has sent all of the above: systemd resets
-		// (and flushes) a unit's TTY when the unit exits, and under TCG the
-		// emulated UART can still hold the last lines then (seen on
-		// aarch64: a run's every marker lost). stty applies a setting with
-		// tcsetattr(TCSADRAIN), which returns once the output is out.
-		`stty -F ` + ConsoleDevice(arch) + ` onlcr 2>/dev/null || true`,
 		`systemctl --no-block poweroff`,
 	}, "\n")
-	return ConsoleScriptCredentials(arch, "bulwark-check", "Bulwark test harness check", script)
+	return ScriptCredentials("bulwark-check", "Bulwark test harness check", script)
 }
 
-// ConsoleScriptCredentials returns SMBIOS credentials that add a unit
-// name.service running script with its output on the serial console,
-// ordered after multi-user.target and pulled in by it. Type=exec, so a
-// script that waits on `systemctl is-system-running --wait` does not make
-// the boot wait for the script itself.
-func ConsoleScriptCredentials(arch, name, description, script string) []Credential {
+// ScriptCredentials returns SMBIOS credentials that add a unit
+// name.service running script with its output on the report port (the VM
+// needs Config.Report), ordered after multi-user.target and pulled in by
+// it. Type=exec, so a script that waits on `systemctl is-system-running
+// --wait` does not make the boot wait for the script itself.
+func ScriptCredentials(name, description, script string) []Credential {
+	port := "/dev/virtio-ports/" + ReportPort
 	unit := fmt.Sprintf(`[Unit]
 Description=%s
-After=multi-user.target
+After=multi-user.target %s
+Requires=%s
 DefaultDependencies=no
 
 [Service]
 Type=exec
-StandardOutput=tty
-StandardError=tty
-TTYPath=%s
+StandardOutput=file:%s
+StandardError=inherit
 ExecStart=/bin/sh -c %s
-`, description, ConsoleDevice(arch), UnitQuote(script))
+`, description, deviceUnit(port), deviceUnit(port), port, UnitQuote(script))
 	return []Credential{
 		{Name: "systemd.extra-unit." + name + ".service", Value: []byte(unit)},
 		{Name: "systemd.unit-dropin.multi-user.target", Value: []byte("[Unit]\nWants=" + name + ".service\n")},
 	}
+}
+
+// deviceUnit is systemd's device unit name for the device node path, as
+// `systemd-escape --path --suffix=device` spells it.
+func deviceUnit(path string) string {
+	var b strings.Builder
+	for i, c := range []byte(strings.Trim(path, "/")) {
+		switch {
+		case c == '/':
+			b.WriteByte('-')
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.' && i > 0, c == ':':
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		}
+	}
+	return b.String() + ".device"
 }
 
 // FailingUnitCredentials adds a unit that fails at boot, to prove that the

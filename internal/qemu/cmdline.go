@@ -71,7 +71,23 @@ type Config struct {
 	// Interactive puts the console and QEMU's monitor on the terminal
 	// (Ctrl-A X quits) instead of a pipe the harness reads.
 	Interactive bool
+	// Report adds the virtio serial port ReportPort, whose lines Start
+	// merges into the VM's Console (and writes beside the console log).
+	Report bool
+	// reportSocket is the host side of the report port: a Unix socket
+	// QEMU listens on, starting the guest only once a client has connected
+	// (Start does), so nothing the guest writes is lost.
+	reportSocket string
 }
+
+// ReportPort is the name of the virtio serial port that the test harness's
+// check unit writes its markers and output to: /dev/virtio-ports/<name> in
+// the guest. Not the serial console: a getty starting late on the console
+// hangs up the tty (vhangup) under the writer, and systemd resets a unit's
+// tty when it exits, flushing what the UART still held; on aarch64 under
+// TCG either lost every marker of some quick boots. A virtio port is no
+// tty, so neither can happen.
+const ReportPort = "org.bulwark.report"
 
 // ExtraDisk is a raw file attached read-only.
 type ExtraDisk struct {
@@ -124,6 +140,14 @@ func Command(c Config) (string, []string, error) {
 		args = append(args, "-serial", "mon:stdio")
 	} else {
 		args = append(args, "-serial", "stdio", "-monitor", "none")
+	}
+	if c.Report {
+		if c.reportSocket == "" || strings.Contains(c.reportSocket, ",") {
+			return "", nil, fmt.Errorf("qemu: report socket %q: empty or has commas", c.reportSocket)
+		}
+		args = append(args, "-device", "virtio-serial-pci,id=vser0",
+			"-chardev", "socket,id=report,path="+c.reportSocket+",server=on,wait=on",
+			"-device", "virtserialport,bus=vser0.0,chardev=report,name="+ReportPort)
 	}
 	netdev := "user,id=net0"
 	for _, f := range c.Forwards {

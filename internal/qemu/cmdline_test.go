@@ -21,6 +21,7 @@ func TestCommandGolden(t *testing.T) {
 		{"x86_64-interactive", Config{Arch: "x86_64", Interactive: true}},
 		{"x86_64-secureboot", Config{Arch: "x86_64", Firmware: SecureBootFirmwares["x86_64"]}},
 		{"aarch64-secureboot", Config{Arch: "aarch64", Firmware: SecureBootFirmwares["aarch64"]}},
+		{"aarch64-report", Config{Arch: "aarch64", Report: true, reportSocket: "/tmp/bulwark-vm-1/report.sock"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.cfg
@@ -67,6 +68,8 @@ func TestCommandErrors(t *testing.T) {
 		{"comma in fw_cfg file", Config{Arch: "x86_64", FwCfg: map[string]string{"opt/x": "/a,b"}}},
 		{"comma in extra disk", Config{Arch: "x86_64", ExtraDisks: []ExtraDisk{{Path: "/a,b"}}}},
 		{"SMM firmware off x86", Config{Arch: "aarch64", Firmware: Firmware{SMM: true}}},
+		{"report port without socket", Config{Arch: "x86_64", Report: true}},
+		{"comma in report socket", Config{Arch: "x86_64", Report: true, reportSocket: "/a,b"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, _, err := Command(tc.cfg); err == nil {

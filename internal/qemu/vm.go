@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,15 +58,29 @@ type VM struct {
 }
 
 // Start launches QEMU for c, writing the console to logPath and, if tee is
-// not nil, also to tee. The VM is killed when ctx ends and, through
-// Pdeathsig, when this process dies, so no QEMU outlives its test.
+// not nil, also to tee. With c.Report, the report port's lines join the
+// Console too and are written to the same name with "-report" before the
+// extension. The VM is killed when ctx ends and, through Pdeathsig, when
+// this process dies, so no QEMU outlives its test.
 func Start(ctx context.Context, c Config, logPath string, tee io.Writer) (*VM, error) {
+	var sockDir string
+	if c.Report {
+		// Under /tmp, not beside the log: a Unix socket path is limited
+		// to 107 bytes, and test directories in a deep checkout are not.
+		var err error
+		if sockDir, err = os.MkdirTemp("", "bulwark-vm-"); err != nil {
+			return nil, err
+		}
+		c.reportSocket = filepath.Join(sockDir, "report.sock")
+	}
 	bin, args, err := Command(c)
 	if err != nil {
+		os.RemoveAll(sockDir)
 		return nil, err
 	}
 	logf, err := os.Create(logPath)
 	if err != nil {
+		os.RemoveAll(sockDir)
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
@@ -73,21 +88,55 @@ func Start(ctx context.Context, c Config, logPath string, tee io.Writer) (*VM, e
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		logf.Close()
+		os.RemoveAll(sockDir)
 		return nil, err
 	}
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
 		logf.Close()
+		os.RemoveAll(sockDir)
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
 	vm := &VM{cmd: cmd, Console: newConsole(), done: make(chan struct{})}
+	exited := make(chan struct{})
+	var streams sync.WaitGroup
+	streams.Add(1)
 	go func() {
+		defer streams.Done()
 		w := io.Writer(logf)
 		if tee != nil {
 			w = io.MultiWriter(logf, tee)
 		}
 		vm.Console.consume(io.TeeReader(stdout, w))
+	}()
+	if c.Report {
+		streams.Add(1)
+		go func() {
+			defer streams.Done()
+			defer os.RemoveAll(sockDir)
+			conn, err := dialReport(c.reportSocket, exited)
+			if err != nil {
+				vm.Console.add("qemu: report port: " + err.Error())
+				return
+			}
+			defer conn.Close()
+			rlog, err := os.Create(strings.TrimSuffix(logPath, filepath.Ext(logPath)) + "-report" + filepath.Ext(logPath))
+			if err != nil {
+				vm.Console.add("qemu: report port log: " + err.Error())
+				rlog = nil
+			}
+			var r io.Reader = conn
+			if rlog != nil {
+				defer rlog.Close()
+				r = io.TeeReader(conn, rlog)
+			}
+			vm.Console.consume(r)
+		}()
+	}
+	go func() {
 		vm.waitErr = cmd.Wait()
+		close(exited)
+		streams.Wait()
 		logf.Close()
 		vm.Console.close()
 		close(vm.done)
@@ -101,6 +150,25 @@ func Start(ctx context.Context, c Config, logPath string, tee io.Writer) (*VM, e
 	}()
 	return vm, nil
 }
+
+// dialReport connects to the report port's socket once QEMU has made it,
+// giving up when QEMU exits first.
+func dialReport(path string, exited <-chan struct{}) (net.Conn, error) {
+	for {
+		conn, err := net.Dial("unix", path)
+		if err == nil {
+			return conn, nil
+		}
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("QEMU exited before its socket %s answered: %w", path, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// CommandLine is the QEMU command line the VM runs, for logs.
+func (vm *VM) CommandLine() string { return strings.Join(vm.cmd.Args, " ") }
 
 // Kill stops the VM at once.
 func (vm *VM) Kill() {
@@ -145,12 +213,18 @@ func (c *Console) consume(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
-		c.mu.Lock()
-		c.lines = append(c.lines, Line{Text: cleanLine(sc.Text()), At: time.Now()})
-		close(c.notify)
-		c.notify = make(chan struct{})
-		c.mu.Unlock()
+		c.add(sc.Text())
 	}
+}
+
+// add appends one line; consume calls it for each stream (the serial
+// console and the report port), so their lines interleave as they come.
+func (c *Console) add(text string) {
+	c.mu.Lock()
+	c.lines = append(c.lines, Line{Text: cleanLine(text), At: time.Now()})
+	close(c.notify)
+	c.notify = make(chan struct{})
+	c.mu.Unlock()
 }
 
 func (c *Console) close() {

@@ -57,11 +57,11 @@ type BootOutcome struct {
 }
 
 // benchCredentials add a unit, ordered after multi-user.target and pulled
-// in by it, that prints the markers on the serial console: multi-user
+// in by it, that prints the markers on the report port (qemu.ReportPort): multi-user
 // reached with the guest's uptime, then the finished boot's state and
 // systemd-analyze's split and its slowest units on one line. Type=exec so is-system-running --wait does not
 // wait for the unit itself.
-func benchCredentials(arch string) []qemu.Credential {
+func benchCredentials() []qemu.Credential {
 	script := strings.Join([]string{
 		`echo "` + markerMultiUser + ` uptime=$(cut -d" " -f1 /proc/uptime)"`,
 		`state=$(systemctl is-system-running --wait)`,
@@ -71,7 +71,7 @@ func benchCredentials(arch string) []qemu.Credential {
 		`echo "` + markerBlame + ` $(systemd-analyze blame --no-pager 2>&1 | grep -v '\.device$' | head -n` + strconv.Itoa(blameUnits) + ` | sed 's/^ *//' | paste -sd';' -)"`,
 		`echo "` + markerChain + ` $(systemd-analyze critical-chain --no-pager docker.service 2>&1 | tail -n +3 | sed 's/^[^[:alnum:]]*//' | paste -sd';' -)"`,
 	}, "\n")
-	return qemu.ConsoleScriptCredentials(arch, "bulwark-bench", "Bulwark bench boot marker", script)
+	return qemu.ScriptCredentials("bulwark-bench", "Bulwark bench boot marker", script)
 }
 
 // markerList splits a list marker's line ("MARKER 16.5s a.service;2.1s
@@ -187,7 +187,7 @@ func (b *bench) bootOnce(ctx context.Context, a, image, ignition, dir string, tc
 		return out, err
 	}
 	cfg := qemu.Config{Arch: a, Disk: disk, Vars: vars, Firmware: fw, KVM: kvm, FwCfg: map[string]string{},
-		Forwards: []qemu.Forward{{Host: port, Guest: 2376}}, Credentials: benchCredentials(a)}
+		Forwards: []qemu.Forward{{Host: port, Guest: 2376}}, Credentials: benchCredentials(), Report: true}
 	if ignition != "" {
 		cfg.FwCfg[nodepaths.FwCfgNames[0]] = ignition
 	}

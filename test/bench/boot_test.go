@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bulwark/bulwark/internal/pki"
+	"github.com/bulwark/bulwark/internal/qemu"
 )
 
 func TestMarkerFields(t *testing.T) {
@@ -61,19 +62,15 @@ func TestMarkerList(t *testing.T) {
 }
 
 func TestBenchCredentials(t *testing.T) {
-	for _, a := range []string{"x86_64", "aarch64"} {
-		c := benchCredentials(a)
-		if len(c) != 2 || c[0].Name != "systemd.extra-unit.bulwark-bench.service" || c[1].Name != "systemd.unit-dropin.multi-user.target" {
-			t.Fatalf("%s: credentials %v", a, c)
-		}
-		unit := string(c[0].Value)
-		for _, want := range []string{"After=multi-user.target", "Type=exec", markerMultiUser, markerRunning, markerAnalyze, markerBlame, markerChain, "is-system-running --wait", "systemd-analyze blame", "critical-chain"} {
-			if !strings.Contains(unit, want) {
-				t.Errorf("%s unit lacks %q:\n%s", a, want, unit)
-			}
-		}
-		if tty := map[string]string{"x86_64": "/dev/ttyS0", "aarch64": "/dev/ttyAMA0"}[a]; !strings.Contains(unit, "TTYPath="+tty) {
-			t.Errorf("%s unit does not write to %s", a, tty)
+	c := benchCredentials()
+	if len(c) != 2 || c[0].Name != "systemd.extra-unit.bulwark-bench.service" || c[1].Name != "systemd.unit-dropin.multi-user.target" {
+		t.Fatalf("credentials %v", c)
+	}
+	unit := string(c[0].Value)
+	for _, want := range []string{"After=multi-user.target", "Type=exec", markerMultiUser, markerRunning, markerAnalyze, markerBlame, markerChain,
+		"is-system-running --wait", "systemd-analyze blame", "critical-chain", "StandardOutput=file:/dev/virtio-ports/" + qemu.ReportPort} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("unit lacks %q:\n%s", want, unit)
 		}
 	}
 }

@@ -212,7 +212,7 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 		t.Fatal(err)
 	}
 	cfg := qemu.Config{Arch: e.arch, Disk: r.disk, Vars: vars, Firmware: fw, KVM: e.kvm,
-		FwCfg: map[string]string{}, ExtraDisks: []qemu.ExtraDisk{{Path: checkDisk, Serial: qemu.GuestCheckSerial}}}
+		FwCfg: map[string]string{}, ExtraDisks: []qemu.ExtraDisk{{Path: checkDisk, Serial: qemu.GuestCheckSerial}}, Report: true}
 	if tc.ignition != "" {
 		cfg.FwCfg["opt/com.coreos/config"] = filepath.Join(e.repo, "test/qemu/testdata", tc.ignition)
 	}
@@ -222,12 +222,7 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 	for g, h := range r.forwards {
 		cfg.Forwards = append(cfg.Forwards, qemu.Forward{Host: h, Guest: g})
 	}
-	cfg.Credentials = append(qemu.CheckCredentials(e.arch, args), tc.creds...)
-	bin, qargs, err := qemu.Command(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(r.dir, "qemu-cmdline.txt"), []byte(bin+" "+strings.Join(qargs, " ")+"\n"), 0o644)
+	cfg.Credentials = append(qemu.CheckCredentials(args), tc.creds...)
 	if tc.secureBoot {
 		if err := enroll(ctx, t, r, cfg, timeout); err != nil {
 			return nil, r, err
@@ -239,7 +234,7 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 	}
 	// Boot the same disk again: the node must come up the same way without
 	// applying its config a second time.
-	cfg.Credentials = append(qemu.CheckCredentials(e.arch, append(args, "-second-boot")), tc.creds...)
+	cfg.Credentials = append(qemu.CheckCredentials(append(args, "-second-boot")), tc.creds...)
 	res2, err := runVM(ctx, t, e, tc, r, cfg, timeout, "console-boot2.log")
 	if err != nil {
 		return nil, r, fmt.Errorf("second boot: %w", err)
@@ -263,6 +258,7 @@ func runVM(ctx context.Context, t *testing.T, e *env, tc vmTest, r *run, cfg qem
 	}
 	r.vm = vm
 	defer vm.Kill()
+	os.WriteFile(filepath.Join(r.dir, "qemu-cmdline.txt"), []byte(vm.CommandLine()+"\n"), 0o644)
 	res := &result{}
 	line, err := vm.Console.WaitFor(ctx, qemu.MarkerReady, timeout)
 	if err != nil {

@@ -76,14 +76,8 @@ var registry = []vmTest{
 		host: checkNodeFromHost,
 	},
 	{
-		name: "node-bad-certificate-fails-closed",
-		// x86_64 only for now: on aarch64 this quick, degraded boot lost every
-		// check marker in 2 of 4 runs (2026-11-28): serial-getty on ttyAMA0
-		// starts as the check unit writes to the same tty and the output is
-		// flushed (the console shows "login:" and systemd's tty reset, then
-		// the poweroff). The node's behaviour is the same on both arches;
-		// the harness race is what must be fixed before aarch64 returns.
-		arches:   []string{"x86_64"},
+		name:     "node-bad-certificate-fails-closed",
+		arches:   []string{"x86_64", "aarch64"},
 		timeout:  120 * time.Second,
 		guestRun: "^(TestDockerNotRunning|TestNoNodeFilesWritten|TestNoSELinuxDenials)$",
 		setup: func(t *testing.T, e *env, r *run) {
