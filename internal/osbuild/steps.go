@@ -179,6 +179,7 @@ func (b *build) stepCustomize(ctx context.Context, st *progress.Step) error {
 		SELinuxPolicy: b.spec.SELinux.Policy, SELinuxMode: b.spec.SELinux.Mode,
 		OSRelease: map[string]string{"IMAGE_ID": b.spec.Name, "IMAGE_VERSION": b.epoch.Format("2006.01.02"), "VARIANT_ID": "bulwark", "VARIANT": "Bulwark container host"},
 		Epoch:     b.epoch,
+		Tools:     b.tools,
 	})
 	if err != nil {
 		return err

@@ -37,6 +37,10 @@ type Options struct {
 	SELinuxPolicy, SELinuxMode string
 	OSRelease                  map[string]string // extra os-release fields (IMAGE_ID, ...)
 	Epoch                      time.Time         // every mtime is clamped to this
+	// Tools is the native tool root. With it, Apply also creates the
+	// sysusers.d users and stamps /etc as up to date with /usr (see
+	// updated.go); tests of the file work leave it empty.
+	Tools string
 }
 
 // InstallFile is a host file and the mode it gets in the image.
@@ -94,10 +98,21 @@ func Apply(ctx context.Context, o Options) error {
 			return fmt.Errorf("systemctl %s: %w", verb.name, err)
 		}
 	}
+	if o.Tools != "" {
+		if err := sysusers(ctx, o.Tools, o.Root); err != nil {
+			return err
+		}
+	}
 	if err := removeMachineState(o.Root); err != nil {
 		return err
 	}
-	return ClampTimes(o.Root, o.Epoch)
+	if err := ClampTimes(o.Root, o.Epoch); err != nil {
+		return err
+	}
+	if o.Tools != "" {
+		return WriteUpdatedStamp(o.Root)
+	}
+	return nil
 }
 
 // removeMachineState deletes what must differ per node or per build run.

@@ -3,6 +3,8 @@ package customize
 import (
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,4 +37,68 @@ func TestClampTimes(t *testing.T) {
 			t.Errorf("%s mtime %v, want %v", name, mt, wantM)
 		}
 	}
+}
+
+// The stamp must read as up to date for the /usr it was written for and as
+// stale for any later one, as systemd's ConditionNeedsUpdate compares them:
+// mtime seconds first, then TIMESTAMP_NSEC.
+func TestWriteUpdatedStamp(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		usr  time.Time
+	}{
+		{"whole second", time.Unix(1_795_858_690, 0)},
+		{"with nanoseconds", time.Unix(1_700_000_000, 123_456_789)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			os.MkdirAll(filepath.Join(root, "usr"), 0o755)
+			os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+			os.Chtimes(filepath.Join(root, "usr"), tc.usr, tc.usr)
+			if err := WriteUpdatedStamp(root); err != nil {
+				t.Fatal(err)
+			}
+			if needsUpdate(t, root) {
+				t.Error("fresh stamp: /etc needs an update")
+			}
+			later := tc.usr.Add(time.Nanosecond)
+			os.Chtimes(filepath.Join(root, "usr"), later, later)
+			if !needsUpdate(t, root) {
+				t.Error("/usr 1 ns newer than the stamp: /etc does not need an update")
+			}
+		})
+	}
+	if err := WriteUpdatedStamp(t.TempDir()); err == nil {
+		t.Error("no /usr: no error")
+	}
+}
+
+// needsUpdate is systemd's condition_test_needs_update for /etc.
+func needsUpdate(t *testing.T, root string) bool {
+	t.Helper()
+	var usr, stamp unix.Stat_t
+	if err := unix.Stat(filepath.Join(root, "usr"), &usr); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(filepath.Join(root, UpdatedStamp), &stamp); err != nil {
+		t.Fatal(err)
+	}
+	if usr.Mtim.Sec != stamp.Mtim.Sec {
+		return usr.Mtim.Sec > stamp.Mtim.Sec
+	}
+	b, err := os.ReadFile(filepath.Join(root, UpdatedStamp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "TIMESTAMP_NSEC="); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return usr.Mtim.Nano() > n
+		}
+	}
+	t.Fatal("no TIMESTAMP_NSEC in the stamp")
+	return false
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -148,6 +149,34 @@ func TestVerityCorruption(t *testing.T) {
 		_, err := os.ReadFile(*corruptFile)
 		if !errors.Is(err, syscall.EIO) {
 			t.Errorf("reading %s, which holds the damaged block: got %v, want EIO", *corruptFile, err)
+		}
+	}
+}
+
+// TestEtcUpToDate: the build stamped /etc as up to date with this /usr, so
+// the first boot skipped the units that would redo the build's work before
+// sysinit.target (their ConditionNeedsUpdate=/etc failed) and the system
+// users they would create exist anyway.
+func TestEtcUpToDate(t *testing.T) {
+	for _, u := range []string{"systemd-sysusers.service", "ldconfig.service", "systemd-hwdb-update.service"} {
+		out, err := exec.Command("systemctl", "show", "-P", "ConditionResult", u).Output()
+		if err != nil {
+			t.Fatalf("systemctl show %s: %v", u, err)
+		}
+		if r := strings.TrimSpace(string(out)); r != "no" {
+			t.Errorf("%s: ConditionResult=%s, want no (the build stamped /etc/.updated)", u, r)
+		}
+	}
+	if _, err := os.Stat("/etc/udev/hwdb.bin"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("/etc/udev/hwdb.bin: %v; want none (udev reads /usr/lib/udev/hwdb.bin)", err)
+	}
+	b, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"systemd-network", "messagebus", "sshd"} {
+		if !strings.Contains(string(b), "\n"+user+":") {
+			t.Errorf("/etc/passwd has no %s (sysusers.d)", user)
 		}
 	}
 }
