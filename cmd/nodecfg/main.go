@@ -353,12 +353,9 @@ func serve(ctx context.Context, policy string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
+		// Reload reports the outcome (taken, or refused and why) itself.
 		for range hup {
-			if err := p.Reload(); err != nil {
-				fmt.Fprintf(os.Stderr, "nodecfg: policy reload refused, keeping the current policy: %v\n", err)
-			} else {
-				fmt.Println("nodecfg: policy reloaded")
-			}
+			p.Reload()
 		}
 	}()
 	sock := filepath.Join("/run/docker/plugins", authz.PluginName+".sock")

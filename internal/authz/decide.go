@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/docker/go-plugins-helpers/authorization"
 )
@@ -21,6 +22,10 @@ type Decision struct {
 	Reason string
 
 	User, AuthN, Method, URI string
+
+	// Took is how long the plugin spent deciding (Plugin.AuthZReq around
+	// Authorize, body decoding included); zero outside the plugin.
+	Took time.Duration
 }
 
 // Authorize decides on one request as dockerd passes it to the plugin. It

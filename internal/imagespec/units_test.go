@@ -46,3 +46,36 @@ func TestRepoUnitsParse(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthzPluginRestarts: dockerd refuses every API request while the
+// authz plugin is away, retrying its socket for about 15 s (pkg/plugins:
+// backoff 1+2+4+8 s within a 30 s budget) before it answers with an error.
+// The unit must bring the plugin back on any exit it did not order, and
+// within that window, so that a crash delays requests instead of failing
+// them. The QEMU check TestAuthzPluginKilled kills it to prove both sides.
+func TestAuthzPluginRestarts(t *testing.T) {
+	f, err := os.Open("../../units/bulwark-authz.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	opts, err := unit.DeserializeOptions(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, o := range opts {
+		if o.Section == "Service" {
+			got[o.Name] = o.Value
+		}
+	}
+	for _, tc := range []struct{ key, want string }{
+		{"Restart", "always"},
+		{"RestartSec", "1"},
+		{"Type", "notify"},
+	} {
+		if got[tc.key] != tc.want {
+			t.Errorf("units/bulwark-authz.service: [Service] %s=%q, want %q", tc.key, got[tc.key], tc.want)
+		}
+	}
+}
