@@ -32,6 +32,7 @@ type Decision struct {
 // is the only decision path: the plugin's AuthZReq and `nodecfg authz
 // check` both call it.
 //
+// A request without method or URI is denied: dockerd never sends one.
 // Identity: a request with neither user nor authentication method came in
 // on the local unix socket, which only root and the docker group reach,
 // and is allowed. A TLS request is decided by its certificate's CN and
@@ -41,6 +42,14 @@ func (p *Policy) Authorize(r authorization.Request) Decision {
 	d := Decision{User: r.User, AuthN: r.UserAuthNMethod, Method: r.RequestMethod, URI: r.RequestURI}
 	d.Action = Action(r.RequestMethod, r.RequestURI)
 	switch {
+	case r.RequestMethod == "" || r.RequestURI == "":
+		// dockerd always sends both. go-plugins-helpers calls AuthZReq
+		// even when it could not decode the call (it answers 400 and then
+		// asks anyway, with an empty request), and an empty request looks
+		// like the local socket: deny it here, so no undecodable call is
+		// ever allowed, whatever the status code around the answer.
+		d.Reason = "no request method or URI: not a request dockerd sends"
+		return d
 	case r.User == "" && r.UserAuthNMethod == "":
 		d.Allow, d.Reason = true, "local unix socket (no TLS user)"
 		return d

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -102,5 +104,59 @@ func TestPluginProtocol(t *testing.T) {
 	d := logged[1]
 	if d.User != "bob" || d.AuthN != AuthNTLS || d.Method != "POST" || d.URI != "/v1.45/containers/create" || d.Action != "container_create" || d.Rule != "auditors" || d.Allow || d.Reason == "" {
 		t.Errorf("logged %+v, want bob's denied container_create with rule and reason", d)
+	}
+}
+
+// TestPluginUndecodableCall: a call whose body is not a JSON request is
+// never allowed. Seen from dockerd when it resends a call whose body a
+// dying plugin had already read: its retry sends the spent, empty body.
+// The protocol helper then answers 400 and still calls AuthZReq, with an
+// empty request, which must be denied, not taken for the local socket.
+func TestPluginUndecodableCall(t *testing.T) {
+	pol := filepath.Join(t.TempDir(), "policy.json")
+	os.WriteFile(pol, []byte(policy), 0o644)
+	p, err := NewPlugin(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var logged []Decision
+	p.Log = func(d Decision) { mu.Lock(); logged = append(logged, d); mu.Unlock() }
+	sock := filepath.Join(t.TempDir(), "authz.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p.Handler().Serve(l)
+	t.Cleanup(func() { l.Close() })
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return net.Dial("unix", sock)
+	}}}
+	for _, tc := range []struct{ name, body string }{{"empty", ""}, {"truncated", "{"}, {"not JSON", "not json"}, {"empty object", "{}"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			logged = nil
+			mu.Unlock()
+			resp, err := client.Post("http://plugin/AuthZPlugin.AuthZReq", "application/json", strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			// The answer's last line is the response the plugin encoded.
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			var out authorization.Response
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &out); err != nil {
+				t.Fatalf("answer %d %q: %v", resp.StatusCode, b, err)
+			}
+			if out.Allow {
+				t.Errorf("answer %d %q allows the undecodable call %q", resp.StatusCode, b, tc.body)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(logged) != 1 || logged[0].Allow || !strings.Contains(logged[0].Reason, "not a request dockerd sends") {
+				t.Errorf("logged %+v; want one denial of a request dockerd never sends", logged)
+			}
+		})
 	}
 }
