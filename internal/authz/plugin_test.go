@@ -20,16 +20,7 @@ import (
 // it about a request, with the JSON dockerd sends.
 func servePlugin(t *testing.T, p *Plugin) func(r authorization.Request) (bool, string) {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "authz.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go p.Handler().Serve(l)
-	t.Cleanup(func() { l.Close() })
-	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return net.Dial("unix", sock)
-	}}}
+	client := pluginClient(t, p)
 	return func(r authorization.Request) (bool, string) {
 		body, _ := json.Marshal(r)
 		resp, err := client.Post("http://plugin/AuthZPlugin.AuthZReq", "application/json", bytes.NewReader(body))
@@ -43,6 +34,22 @@ func servePlugin(t *testing.T, p *Plugin) func(r authorization.Request) (bool, s
 		}
 		return out.Allow, out.Msg
 	}
+}
+
+// pluginClient serves p on a unix socket for the test's life and returns
+// an HTTP client that reaches it, as dockerd does.
+func pluginClient(t *testing.T, p *Plugin) *http.Client {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "authz.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p.Handler().Serve(l)
+	t.Cleanup(func() { l.Close() })
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return net.Dial("unix", sock)
+	}}}
 }
 
 func tlsReq(user, method, uri string) authorization.Request {
@@ -122,16 +129,7 @@ func TestPluginUndecodableCall(t *testing.T) {
 	var mu sync.Mutex
 	var logged []Decision
 	p.Log = func(d Decision) { mu.Lock(); logged = append(logged, d); mu.Unlock() }
-	sock := filepath.Join(t.TempDir(), "authz.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go p.Handler().Serve(l)
-	t.Cleanup(func() { l.Close() })
-	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return net.Dial("unix", sock)
-	}}}
+	client := pluginClient(t, p)
 	for _, tc := range []struct{ name, body string }{{"empty", ""}, {"truncated", "{"}, {"not JSON", "not json"}, {"empty object", "{}"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			mu.Lock()
