@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -156,6 +157,9 @@ type run struct {
 	forwards map[int]int // guest port → host port
 	vm       *qemu.VM
 	extra    map[string]string
+	// checkFiles go on this run's check disk besides env's (name on the
+	// disk → host path), e.g. a client certificate minted by setup.
+	checkFiles map[string]string
 }
 
 // result is what a boot reported.
@@ -187,7 +191,7 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 	timeout := time.Duration(float64(tc.timeout) * qemu.Scale(e.arch, e.kvm))
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+time.Minute)
 	defer cancel()
-	r := &run{dir: artifactDir(t, e.arch), forwards: map[int]int{22: freePort(t)}, extra: map[string]string{}}
+	r := &run{dir: artifactDir(t, e.arch), forwards: map[int]int{22: freePort(t)}, extra: map[string]string{}, checkFiles: map[string]string{}}
 	var err error
 	if r.disk, err = qemu.PrepareDisk(ctx, e.image, r.dir, "8G"); err != nil {
 		t.Fatal(err)
@@ -208,7 +212,9 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 		args = append(args, tc.guestArgs(e, r)...)
 	}
 	checkDisk := filepath.Join(r.dir, "guestcheck.disk")
-	if err := qemu.GuestCheckDisk(e.checkFiles, checkDisk); err != nil {
+	files := maps.Clone(e.checkFiles)
+	maps.Copy(files, r.checkFiles)
+	if err := qemu.GuestCheckDisk(files, checkDisk); err != nil {
 		t.Fatal(err)
 	}
 	cfg := qemu.Config{Arch: e.arch, Disk: r.disk, Vars: vars, Firmware: fw, KVM: e.kvm,

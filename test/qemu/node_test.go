@@ -135,7 +135,24 @@ func setupNode(t *testing.T, e *env, r *run) {
 		t.Fatal(err)
 	}
 	useConfig(t, r, filepath.Join(dir, "node.ign"), res.JSON, p)
+	// The guest's authz load and fault checks talk to dockerd over TLS
+	// on loopback as alice (policy: unrestricted).
+	for name, data := range map[string][]byte{authzCheckCA: p.ca.CertPEM, authzCheckCert: p.alice.CertPEM, authzCheckKey: p.alice.KeyPEM} {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r.checkFiles[name] = f
+	}
 }
+
+// Names on the check disk of the CA and the client certificate the guest's
+// authz checks use.
+const (
+	authzCheckCA   = "authz-ca.pem"
+	authzCheckCert = "authz-alice.pem"
+	authzCheckKey  = "authz-alice-key.pem"
+)
 
 func useConfig(t *testing.T, r *run, ign string, raw []byte, p *nodePKI) {
 	if err := os.WriteFile(ign, raw, 0o600); err != nil {

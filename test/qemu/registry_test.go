@@ -53,11 +53,13 @@ var registry = []vmTest{
 		arches:  []string{"x86_64", "aarch64"},
 		timeout: 240 * time.Second,
 		guestRun: "^(TestNodecfgApplied|TestDockerUnixSocket|TestApplyTiming|TestSELinuxMode|TestContainerConfinement|TestHostname|" +
-			"TestStrictSeccompProfile|TestLxcfsSurvivesReload|TestAuditRules|TestDockerFileModes|TestWaitForHost|TestNoSELinuxDenials)$",
+			"TestStrictSeccompProfile|TestLxcfsSurvivesReload|TestAuditRules|TestDockerFileModes|TestWaitForHost|" +
+			"TestAuthzLoad|TestAuthzPluginKilled|TestAuthzPolicyReload|TestNoSELinuxDenials)$",
 		setup: setupNode,
 		guestArgs: func(e *env, r *run) []string {
 			return []string{"-nodecfg-digest", r.extra["digest"], "-selinux-mode", selinuxMode(e),
-				"-busybox", "busybox", "-audit-rules", "audit.rules", "-hostname", nodeHostname}
+				"-busybox", "busybox", "-audit-rules", "audit.rules", "-hostname", nodeHostname,
+				"-authz-ca", authzCheckCA, "-authz-cert", authzCheckCert, "-authz-key", authzCheckKey, "-authz-load", "1000"}
 		},
 		host: checkNodeFromHost,
 	},
