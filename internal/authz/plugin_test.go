@@ -36,6 +36,22 @@ func servePlugin(t *testing.T, p *Plugin) func(r authorization.Request) (bool, s
 	}
 }
 
+// newTestPlugin writes content as a policy file and loads a plugin from
+// it, with decisions and reload events kept out of the journal.
+func newTestPlugin(t *testing.T, content string) (*Plugin, string) {
+	t.Helper()
+	pol := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(pol, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPlugin(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Log, p.Event = nil, nil
+	return p, pol
+}
+
 // pluginClient serves p on a unix socket for the test's life and returns
 // an HTTP client that reaches it, as dockerd does.
 func pluginClient(t *testing.T, p *Plugin) *http.Client {
@@ -59,13 +75,7 @@ func tlsReq(user, method, uri string) authorization.Request {
 // TestPluginProtocol drives the plugin over a unix socket with the JSON
 // dockerd sends, and reloads the policy while requests run.
 func TestPluginProtocol(t *testing.T) {
-	dir := t.TempDir()
-	pol := filepath.Join(dir, "policy.json")
-	os.WriteFile(pol, []byte(policy), 0o644)
-	p, err := NewPlugin(pol)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, pol := newTestPlugin(t, policy)
 	var mu sync.Mutex
 	var logged []Decision
 	p.Log = func(d Decision) {
@@ -120,12 +130,7 @@ func TestPluginProtocol(t *testing.T) {
 // The protocol helper then answers 400 and still calls AuthZReq, with an
 // empty request, which must be denied, not taken for the local socket.
 func TestPluginUndecodableCall(t *testing.T) {
-	pol := filepath.Join(t.TempDir(), "policy.json")
-	os.WriteFile(pol, []byte(policy), 0o644)
-	p, err := NewPlugin(pol)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, _ := newTestPlugin(t, policy)
 	var mu sync.Mutex
 	var logged []Decision
 	p.Log = func(d Decision) { mu.Lock(); logged = append(logged, d); mu.Unlock() }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -36,21 +35,15 @@ func TestReload(t *testing.T) {
 		{"missing", "", []string{"reading policy: open ", "no such file or directory"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pol := filepath.Join(t.TempDir(), "policy.json")
-			os.WriteFile(pol, []byte(inForce), 0o644)
-			p, err := NewPlugin(pol)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p, pol := newTestPlugin(t, inForce)
 			var events []ReloadEvent
 			p.Event = func(e ReloadEvent) { events = append(events, e) }
-			p.Log = nil
 			if tc.file == "" {
 				os.Remove(pol)
 			} else {
 				os.WriteFile(pol, []byte(tc.file), 0o644)
 			}
-			err = p.Reload()
+			err := p.Reload()
 			if err == nil {
 				t.Fatal("Reload took a broken policy")
 			}
@@ -91,15 +84,9 @@ func TestReload(t *testing.T) {
 // (go test -race): every request is decided by one whole policy, the
 // first or the last good one, never by a broken file or none.
 func TestReloadUnderLoad(t *testing.T) {
-	pol := filepath.Join(t.TempDir(), "policy.json")
 	first := `{"name":"admins","users":["alice"],"actions":["*"]}` + "\n"
 	second := `{"name":"admins","users":["alice"],"actions":["docker_version"]}` + "\n"
-	os.WriteFile(pol, []byte(first), 0o644)
-	p, err := NewPlugin(pol)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Event, p.Log = nil, nil
+	p, pol := newTestPlugin(t, first)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	bad := 0
