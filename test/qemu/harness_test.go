@@ -40,7 +40,9 @@ type env struct {
 	image    string
 	manifest *manifest.Image
 	guestBin string
-	repo     string
+	// guestTests are the Test functions that guestBin holds.
+	guestTests []string
+	repo       string
 	// checkFiles go on the guest check disk: the check binary and a static
 	// busybox (from trixie's busybox-static) that the container checks
 	// import as an image, so no registry is needed.
@@ -71,6 +73,9 @@ func setup(t *testing.T) *env {
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch, "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building guest checks for %s: %v\n%s", goarch, err, out)
+	}
+	if e.guestTests, err = guestTests(filepath.Join(repo, "test/qemu/guest"), goarch); err != nil {
+		t.Fatal(err)
 	}
 	cache := *cacheDir
 	if cache == "" {
@@ -126,12 +131,14 @@ type vmTest struct {
 	arches   []string
 	timeout  time.Duration
 	ignition string // file under test/qemu/testdata passed as opt/com.coreos/config
-	// guestRun selects the guest checks (go test -run) and guestArgs adds flags.
-	guestRun  string
-	guestArgs func(e *env, r *run) []string
-	setup     func(t *testing.T, e *env, r *run)
-	creds     []qemu.Credential
-	host      func(t *testing.T, e *env, r *run)
+	// guestTests names the guest checks to run, each of which must exist
+	// in test/qemu/guest for the arch (a renamed one fails the run rather
+	// than silently not running), and guestArgs adds flags.
+	guestTests []string
+	guestArgs  func(e *env, r *run) []string
+	setup      func(t *testing.T, e *env, r *run)
+	creds      []qemu.Credential
+	host       func(t *testing.T, e *env, r *run)
 	// wantFail, if set, means the boot must fail with this in the error,
 	// reported promptly once the console has shown the failure (see
 	// failFastLag), not after waiting out the timeout.
@@ -207,7 +214,7 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"-test.run", tc.guestRun, "-arch", e.arch}
+	args := []string{"-test.run", guestRunPattern(tc.guestTests), "-arch", e.arch}
 	if tc.guestArgs != nil {
 		args = append(args, tc.guestArgs(e, r)...)
 	}

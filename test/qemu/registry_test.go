@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/qemu"
@@ -25,11 +26,11 @@ import (
 // them for TCG and for aarch64 (qemu.Scale).
 var registry = []vmTest{
 	{
-		name:     "boot",
-		arches:   []string{"x86_64", "aarch64"},
-		timeout:  90 * time.Second,
-		ignition: "minimal.ign",
-		guestRun: "^(TestArchitecture|TestUsrIsReadOnlyVerity|TestRootGrown|TestIgnitionVisible|TestEtcUpToDate|TestSELinuxMode|TestNoSELinuxDenials)$",
+		name:       "boot",
+		arches:     []string{"x86_64", "aarch64"},
+		timeout:    90 * time.Second,
+		ignition:   "minimal.ign",
+		guestTests: []string{"TestArchitecture", "TestUsrIsReadOnlyVerity", "TestRootGrown", "TestIgnitionVisible", "TestEtcUpToDate", "TestSELinuxMode", "TestNoSELinuxDenials"},
 		guestArgs: func(e *env, r *run) []string {
 			return []string{"-selinux-mode", selinuxMode(e),
 				"-min-root-bytes", strconv.FormatInt(e.manifest.Layout.Get(layout.Root).Size, 10),
@@ -39,11 +40,11 @@ var registry = []vmTest{
 		host: checkSSHBanner,
 	},
 	{
-		name:     "verity-corruption",
-		arches:   []string{"x86_64", "aarch64"},
-		timeout:  90 * time.Second,
-		guestRun: "TestVerityCorruption",
-		setup:    corruptUSR,
+		name:       "verity-corruption",
+		arches:     []string{"x86_64", "aarch64"},
+		timeout:    90 * time.Second,
+		guestTests: []string{"TestVerityCorruption"},
+		setup:      corruptUSR,
 		guestArgs: func(e *env, r *run) []string {
 			return []string{"-corrupt-offset", r.extra["offset"], "-corrupt-file", "/usr/bin/docker"}
 		},
@@ -52,9 +53,9 @@ var registry = []vmTest{
 		name:    "node-tls-authz",
 		arches:  []string{"x86_64", "aarch64"},
 		timeout: 240 * time.Second,
-		guestRun: "^(TestNodecfgApplied|TestDockerUnixSocket|TestApplyTiming|TestSELinuxMode|TestContainerConfinement|TestHostname|" +
-			"TestStrictSeccompProfile|TestLxcfsSurvivesReload|TestAuditRules|TestDockerFileModes|TestWaitForHost|" +
-			"TestAuthzLoad|TestAuthzPluginKilled|TestAuthzPolicyReload|TestNoSELinuxDenials)$",
+		guestTests: []string{"TestNodecfgApplied", "TestDockerUnixSocket", "TestApplyTiming", "TestSELinuxMode", "TestContainerConfinement", "TestHostname",
+			"TestStrictSeccompProfile", "TestLxcfsSurvivesReload", "TestAuditRules", "TestDockerFileModes", "TestWaitForHost",
+			"TestAuthzLoad", "TestAuthzPluginKilled", "TestAuthzPolicyReload", "TestNoSELinuxDenials"},
 		setup: setupNode,
 		guestArgs: func(e *env, r *run) []string {
 			return []string{"-nodecfg-digest", r.extra["digest"], "-selinux-mode", selinuxMode(e),
@@ -66,22 +67,22 @@ var registry = []vmTest{
 	{
 		// A config written by hand, as another tool would: its daemon.json
 		// has listeners and TLS but none of the floor, which the node adds.
-		name:     "node-handwritten-reboot-keeps-config",
-		arches:   []string{"x86_64", "aarch64"},
-		timeout:  240 * time.Second,
-		reboot:   true,
-		guestRun: "^(TestNodecfgApplied|TestNodecfgRanOnce|TestDockerUnixSocket|TestContainerConfinement|TestHostname|TestWaitForHost|TestSELinuxMode|TestNoSELinuxDenials)$",
-		setup:    setupHandWrittenNode,
+		name:       "node-handwritten-reboot-keeps-config",
+		arches:     []string{"x86_64", "aarch64"},
+		timeout:    240 * time.Second,
+		reboot:     true,
+		guestTests: []string{"TestNodecfgApplied", "TestNodecfgRanOnce", "TestDockerUnixSocket", "TestContainerConfinement", "TestHostname", "TestWaitForHost", "TestSELinuxMode", "TestNoSELinuxDenials"},
+		setup:      setupHandWrittenNode,
 		guestArgs: func(e *env, r *run) []string {
 			return []string{"-nodecfg-digest", r.extra["digest"], "-selinux-mode", selinuxMode(e), "-busybox", "busybox", "-hostname", nodeHostname}
 		},
 		host: checkNodeFromHost,
 	},
 	{
-		name:     "node-bad-certificate-fails-closed",
-		arches:   []string{"x86_64", "aarch64"},
-		timeout:  120 * time.Second,
-		guestRun: "^(TestDockerNotRunning|TestNoNodeFilesWritten|TestNoSELinuxDenials)$",
+		name:       "node-bad-certificate-fails-closed",
+		arches:     []string{"x86_64", "aarch64"},
+		timeout:    120 * time.Second,
+		guestTests: []string{"TestDockerNotRunning", "TestNoNodeFilesWritten", "TestNoSELinuxDenials"},
 		setup: func(t *testing.T, e *env, r *run) {
 			setupBadNode(t, e, r)
 			floor := filepath.Join(r.dir, "floor.json")
@@ -102,7 +103,7 @@ var registry = []vmTest{
 		timeout:    120 * time.Second,
 		secureBoot: true,
 		setup:      func(t *testing.T, e *env, r *run) { useSigned(t, e, r) },
-		guestRun:   "^(TestArchitecture|TestSecureBoot|TestUsrIsReadOnlyVerity|TestSELinuxMode|TestNoSELinuxDenials)$",
+		guestTests: []string{"TestArchitecture", "TestSecureBoot", "TestUsrIsReadOnlyVerity", "TestSELinuxMode", "TestNoSELinuxDenials"},
 		guestArgs:  func(e *env, r *run) []string { return []string{"-selinux-mode", selinuxMode(e)} },
 	},
 	{
@@ -112,7 +113,7 @@ var registry = []vmTest{
 		timeout:    90 * time.Second,
 		secureBoot: true,
 		setup:      foreignUKI,
-		guestRun:   "TestArchitecture",
+		guestTests: []string{"TestArchitecture"},
 		wantFail:   "fatal console pattern secure boot refusal",
 	},
 	{
@@ -122,24 +123,24 @@ var registry = []vmTest{
 		timeout:    90 * time.Second,
 		secureBoot: true,
 		setup:      changeUKIByte,
-		guestRun:   "TestArchitecture",
+		guestTests: []string{"TestArchitecture"},
 		wantFail:   "fatal console pattern secure boot refusal",
 	},
 	{
-		name:     "failed-unit-is-reported",
-		arches:   []string{"x86_64"},
-		timeout:  90 * time.Second,
-		guestRun: "TestArchitecture",
-		creds:    qemu.FailingUnitCredentials(),
-		wantFail: "bulwark-broken.service",
+		name:       "failed-unit-is-reported",
+		arches:     []string{"x86_64"},
+		timeout:    90 * time.Second,
+		guestTests: []string{"TestArchitecture"},
+		creds:      qemu.FailingUnitCredentials(),
+		wantFail:   "bulwark-broken.service",
 	},
 	{
-		name:     "panic-fails-fast",
-		arches:   []string{"x86_64"},
-		timeout:  90 * time.Second,
-		guestRun: "TestArchitecture",
-		creds:    qemu.PanicCredentials(),
-		wantFail: "fatal console pattern kernel panic",
+		name:       "panic-fails-fast",
+		arches:     []string{"x86_64"},
+		timeout:    90 * time.Second,
+		guestTests: []string{"TestArchitecture"},
+		creds:      qemu.PanicCredentials(),
+		wantFail:   "fatal console pattern kernel panic",
 	},
 }
 
@@ -158,8 +159,35 @@ func TestVM(t *testing.T) {
 			if !slices.Contains(tc.arches, e.arch) {
 				t.Skipf("registered for %v only", tc.arches)
 			}
+			if err := missingGuestTests(tc.name, tc.guestTests, e.guestTests); err != nil {
+				t.Fatal(err)
+			}
 			runVMTest(t, e, tc)
 		})
+	}
+}
+
+// TestRegistryNamesExistingGuestTests checks every entry against the guest
+// package for each of its arches without booting anything, so a renamed
+// guest test fails here even when no image is at hand
+// (go test -tags qemu -run TestRegistry ./test/qemu/).
+func TestRegistryNamesExistingGuestTests(t *testing.T) {
+	have := map[string][]string{}
+	for _, tc := range registry {
+		for _, name := range tc.arches {
+			a, err := arch.Lookup(name)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if have[name] == nil {
+				if have[name], err = guestTests("guest", a.GoArch); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := missingGuestTests(tc.name, tc.guestTests, have[name]); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
 	}
 }
 
