@@ -7,13 +7,12 @@ package osbuild
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
 	"github.com/bulwark/bulwark/internal/osbuild/customize"
 	"github.com/bulwark/bulwark/internal/osbuild/pkgcache"
 	"github.com/bulwark/bulwark/internal/osbuild/secureboot"
@@ -92,13 +92,11 @@ func Build(ctx context.Context, o BuildOptions) (*manifest.Image, error) {
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating output directory: %w", err)
 	}
-	work, err := os.MkdirTemp(o.CacheDir, "work-"+b.spec.Name+"-"+b.arch.Name+"-")
+	work, err := b.cache().NewWork(b.spec.Name, b.arch.Name)
 	if err != nil {
 		return nil, fmt.Errorf("creating work directory: %w", err)
 	}
-	if b.work, err = filepath.Abs(work); err != nil {
-		return nil, err
-	}
+	b.work = work
 	defer func() {
 		for tmp := range b.outputs {
 			os.Remove(tmp) // only still there if the build failed
@@ -172,7 +170,7 @@ func (b *build) validate() error {
 	if err := os.MkdirAll(b.o.CacheDir, 0o755); err != nil {
 		return fmt.Errorf("creating cache directory: %w", err)
 	}
-	if b.pkgs, err = pkgcache.Open(pkgCacheDir(b.o.CacheDir)); err != nil {
+	if b.pkgs, err = pkgcache.Open(b.cache().Debs()); err != nil {
 		return err
 	}
 	b.img = &manifest.Image{Name: spec.Name, Arch: b.arch.Name, Layout: l,
@@ -232,24 +230,19 @@ func (b *build) recordInputs() error {
 	return nil
 }
 
-// digest hashes the parts of the inputs that decide the rootfs.
+// cache is the build's cache directory.
+func (b *build) cache() cachedir.Dir { return cachedir.Dir(b.o.CacheDir) }
+
+// rootfsKey hashes the parts of the inputs that decide the rootfs.
 func (b *build) rootfsKey() string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%v\n%d\n%s\n", rootfsRecipe, b.arch.Name, b.spec.Debian.Release, b.spec.Kernel.InitrdDrivers, b.lock.SourceDateEpoch, lockedKey(b.lock.Architectures[b.arch.Name]))
-	fmt.Fprintln(h, b.spec.Debian.Source().Deb822())
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	return cachedir.Key(rootfsRecipe, b.arch.Name, b.spec.Debian.Release, fmt.Sprint(b.spec.Kernel.InitrdDrivers),
+		strconv.FormatInt(b.lock.SourceDateEpoch, 10), lockedKey(b.lock.Architectures[b.arch.Name]), b.spec.Debian.Source().Deb822())
 }
 
-// rootfsDir is where the rootfs of this build's lock is cached.
+// rootfsDir is where the rootfs of this build's lock is cached; one whose
+// assembly was interrupted is not cachedir.Complete and is rebuilt.
 func (b *build) rootfsDir() string {
-	return filepath.Join(b.o.CacheDir, "rootfs", b.arch.Name+"-"+b.rootfsKey())
-}
-
-// rootfsComplete reports whether a cached rootfs was finished: one whose
-// assembly was interrupted has no marker and is rebuilt.
-func rootfsComplete(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, ".bulwark-complete"))
-	return err == nil
+	return b.cache().Rootfs(b.arch.Name, b.rootfsKey())
 }
 
 // CachedRootfs says where a build of the spec for arch would find its
@@ -271,7 +264,7 @@ func CachedRootfs(specPath, archName, cacheDir string) (string, bool, error) {
 	}
 	b := &build{o: BuildOptions{CacheDir: cacheDir}, spec: spec, lock: lock, arch: a}
 	dir := b.rootfsDir()
-	return dir, rootfsComplete(dir), nil
+	return dir, cachedir.Complete(dir), nil
 }
 
 // output registers a temp output file to be renamed to final at the end.

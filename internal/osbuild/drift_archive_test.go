@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/bulwark/bulwark/internal/imagespec"
+	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
 )
 
 const driftSpec = `apiVersion: bulwark.dev/v1alpha1
@@ -105,7 +106,7 @@ func TestLockDrift(t *testing.T) {
 		if got := l.Architectures["x86_64"].Packages["hello"]; got != real {
 			t.Errorf("relocked hello = %+v; want %+v", got, real)
 		}
-		if _, err := os.Stat(filepath.Join(pkgCacheDir(cache), real.SHA256+".deb")); err != nil {
+		if _, err := os.Stat(filepath.Join(cachedir.Dir(cache).Debs(), real.SHA256+".deb")); err != nil {
 			t.Errorf("hello is not in the package cache after the fetch: %v", err)
 		}
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/atomicfile"
 	"github.com/bulwark/bulwark/internal/imagespec"
+	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
 )
 
 // LockOptions configures `osbuild lock`.
@@ -79,7 +79,7 @@ func resolveLock(ctx context.Context, spec *imagespec.Spec, o LockOptions) (*ima
 		names = append(names, su.Name)
 	}
 	resolve := func(debArch string, pkgs []string) (imagespec.ArchPackages, error) {
-		r, err := apt.NewRoot(filepath.Join(o.CacheDir, "apt", debArch), debArch, src)
+		r, err := apt.NewRoot(cachedir.Dir(o.CacheDir).Apt(debArch), debArch, src)
 		if err != nil {
 			return imagespec.ArchPackages{}, err
 		}

@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/imagespec"
+	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
 	"github.com/bulwark/bulwark/internal/osbuild/pkgcache"
 	"github.com/bulwark/bulwark/internal/osbuild/toolroot"
 	"github.com/bulwark/bulwark/internal/progress"
@@ -53,9 +52,6 @@ func (m *LockMode) Set(s string) error {
 	}
 	return err
 }
-
-// pkgCacheDir is the content-addressed package cache under cacheDir.
-func pkgCacheDir(cacheDir string) string { return filepath.Join(cacheDir, "debs", "sha256") }
 
 // items turns locked packages into the cache's download list, each from its
 // suite's mirror.
@@ -109,19 +105,20 @@ func ToolRoot(ctx context.Context, specPath, cacheDir string, log func(string)) 
 	if err != nil {
 		return "", err
 	}
-	cache, err := pkgcache.Open(pkgCacheDir(cacheDir))
+	cache, err := pkgcache.Open(cachedir.Dir(cacheDir).Debs())
 	if err != nil {
 		return "", err
 	}
-	repo, err := filepath.Abs(filepath.Join(cacheDir, fmt.Sprintf("repo-tools-%d", time.Now().UnixNano())))
+	repo, err := cachedir.Dir(cacheDir).NewToolsRepo()
 	if err != nil {
 		return "", err
 	}
+	defer os.RemoveAll(repo)
 	ts, err := toolSpec(spec, lock, cache, repo)
 	if err != nil {
 		return "", err
 	}
-	if !toolroot.Cached(cacheDir, ts) {
+	if !toolroot.Cached(cachedir.Dir(cacheDir), ts) {
 		gone, err := cache.Fetch(ctx, items(spec, lock.Tools[ts.Arch]), nil)
 		if err != nil {
 			return "", err
@@ -130,8 +127,7 @@ func ToolRoot(ctx context.Context, specPath, cacheDir string, log func(string)) 
 			return "", missingError(lock, spec, gone)
 		}
 	}
-	defer os.RemoveAll(repo)
-	return toolroot.Ensure(ctx, cacheDir, ts, log)
+	return toolroot.Ensure(ctx, cachedir.Dir(cacheDir), ts, log)
 }
 
 // missingError names every locked package that is neither in the archive
@@ -170,7 +166,7 @@ func Fetch(ctx context.Context, o FetchOptions) error {
 	if o.CacheDir == "" {
 		o.CacheDir = ".cache"
 	}
-	cache, err := pkgcache.Open(pkgCacheDir(o.CacheDir))
+	cache, err := pkgcache.Open(cachedir.Dir(o.CacheDir).Debs())
 	if err != nil {
 		return err
 	}
@@ -202,10 +198,10 @@ func (b *build) neededItems() ([]pkgcache.Item, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.fetchAll || !toolroot.Cached(b.o.CacheDir, ts) {
+	if b.fetchAll || !toolroot.Cached(b.cache(), ts) {
 		out = append(out, items(b.spec, b.lock.Tools[ts.Arch])...)
 	}
-	if b.fetchAll || !rootfsComplete(b.rootfsDir()) {
+	if b.fetchAll || !cachedir.Complete(b.rootfsDir()) {
 		out = append(out, items(b.spec, b.lock.Architectures[b.arch.Name])...)
 	}
 	return out, nil
@@ -257,7 +253,7 @@ func (b *build) fetch(ctx context.Context, st *progress.Step, need []pkgcache.It
 		for _, it := range todo {
 			total += it.Size
 		}
-		st.Printf("downloading %d of %d packages (%s) into %s", len(todo), len(need), progress.Bytes(total), pkgCacheDir(b.o.CacheDir))
+		st.Printf("downloading %d of %d packages (%s) into %s", len(todo), len(need), progress.Bytes(total), b.cache().Debs())
 		return b.pkgs.Fetch(ctx, todo, func(done, n int, bytes int64) { st.Progress("downloading", bytes, total, "bytes") })
 	}
 	return nil, nil
@@ -303,7 +299,7 @@ func ToolRootCached(specPath, cacheDir string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return toolroot.Cached(cacheDir, ts), nil
+	return toolroot.Cached(cachedir.Dir(cacheDir), ts), nil
 }
 
 // loadSpecAndLock reads and checks the spec at specPath and its lock for

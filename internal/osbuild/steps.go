@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/bulwark/bulwark/internal/apt"
@@ -14,6 +15,7 @@ import (
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/nodepaths"
+	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
 	"github.com/bulwark/bulwark/internal/osbuild/customize"
 	"github.com/bulwark/bulwark/internal/osbuild/disk"
 	"github.com/bulwark/bulwark/internal/osbuild/esp"
@@ -39,7 +41,7 @@ func (b *build) stepTools(ctx context.Context, st *progress.Step) error {
 	if err != nil {
 		return err
 	}
-	dir, err := toolroot.Ensure(ctx, b.o.CacheDir, ts, func(s string) { st.Printf("%s", s) })
+	dir, err := toolroot.Ensure(ctx, b.cache(), ts, func(s string) { st.Printf("%s", s) })
 	if err != nil {
 		return err
 	}
@@ -52,13 +54,11 @@ func (b *build) stepTools(ctx context.Context, st *progress.Step) error {
 // same lock, and copies it into the work directory.
 func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
 	cached := b.rootfsDir()
-	if rootfsComplete(cached) {
+	if cachedir.Complete(cached) {
 		st.Printf("reusing cached rootfs %s", cached)
 	} else {
-		os.RemoveAll(cached)
-		tmp := cached + ".partial"
-		os.RemoveAll(tmp)
-		if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
+		tmp, err := cachedir.Begin(cached)
+		if err != nil {
 			return err
 		}
 		ap := b.lock.Architectures[b.arch.Name]
@@ -83,10 +83,7 @@ func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
 			return err
 		}
 		st.Printf("replayed %d semodule call(s)", n)
-		if err := os.WriteFile(filepath.Join(tmp, ".bulwark-complete"), nil, 0o644); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, cached); err != nil {
+		if err := cachedir.Finish(tmp, cached); err != nil {
 			return err
 		}
 	}
@@ -94,7 +91,9 @@ func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
 	if _, err := runlog.Output(ctx, "cp", "-a", "--reflink=auto", cached, root); err != nil {
 		return fmt.Errorf("copying cached rootfs: %w", err)
 	}
-	os.Remove(filepath.Join(root, ".bulwark-complete"))
+	if err := cachedir.Unmark(root); err != nil {
+		return err
+	}
 	pkgs, err := rootfs.Installed(root)
 	if err != nil {
 		return err
@@ -257,11 +256,9 @@ func (b *build) usrImage(ctx context.Context, st *progress.Step, usr, out string
 	if err != nil {
 		return 0, false, err
 	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%d\n%s\n", usrImageRecipe, filepath.Base(b.tools), uuid, b.spec.Disk.USRCompression, b.epoch.Unix(), tree)
-	key := hex.EncodeToString(h.Sum(nil))[:16]
-	cache := imagecache.Cache{Dir: filepath.Join(b.o.CacheDir, "images"), Keep: 2}
-	prefix := "usr-" + b.arch.Name
+	key := cachedir.Key(usrImageRecipe, filepath.Base(b.tools), uuid, b.spec.Disk.USRCompression, strconv.FormatInt(b.epoch.Unix(), 10), tree)
+	cache := imagecache.Cache{Dir: b.cache().Images(), Keep: 2}
+	prefix := cachedir.USRImagePrefix(b.arch.Name)
 	if b.o.FreshUSR {
 		st.Printf("not looking in the /usr image cache (fresh /usr asked for)")
 	} else if ok, err := cache.Get(prefix, key, out); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
 	"github.com/bulwark/bulwark/internal/progress"
 )
 
@@ -143,10 +144,7 @@ func (b *bench) runBuild(ctx context.Context, bo buildOptions) (*buildRun, error
 }
 
 // workDirs lists osbuild's work directories in cache for name and arch.
-func workDirs(cache, name, a string) []string {
-	m, _ := filepath.Glob(filepath.Join(cache, "work-"+name+"-"+a+"-*"))
-	return m
-}
+func workDirs(cache, name, a string) []string { return cachedir.Dir(cache).Works(name, a) }
 
 // builds is the build section: per arch, cold, warm and incremental builds.
 func (b *bench) builds(ctx context.Context) error {
@@ -167,8 +165,7 @@ func (b *bench) buildArch(ctx context.Context, a string) error {
 	if err != nil {
 		return err
 	}
-	target, err := arch.Lookup(a)
-	if err != nil {
+	if _, err := arch.Lookup(a); err != nil {
 		return err
 	}
 	foreign := a != host.Name
@@ -187,7 +184,7 @@ func (b *bench) buildArch(ctx context.Context, a string) error {
 	cache := ""
 	for i := 1; i <= cold; i++ {
 		c := filepath.Join(b.o.Work, fmt.Sprintf("cache-%s-cold-%d", a, i))
-		if err := b.seedCold(c, target.Debian); err != nil {
+		if err := b.seedCold(c); err != nil {
 			return err
 		}
 		bo := buildOptions{arch: a, kind: kindCold, index: i, cache: c, keepWork: repro && i == cold}
@@ -206,7 +203,7 @@ func (b *bench) buildArch(ctx context.Context, a string) error {
 	}
 	if cache == "" {
 		cache = filepath.Join(b.o.Work, "cache-"+a+"-warm")
-		if err := b.seedWarm(cache, a, target.Debian); err != nil {
+		if err := b.seedWarm(cache, a); err != nil {
 			return err
 		}
 	}
@@ -396,37 +393,39 @@ func mustRel(base, p string) string {
 	return r
 }
 
-// seedCold makes an empty osbuild cache, with the image's .debs hard-linked
-// from the local cache unless -cold-network.
-func (b *bench) seedCold(cache, debArch string) error {
+// seedCold makes an empty osbuild cache, with the .debs hard-linked from
+// the local cache unless -cold-network.
+func (b *bench) seedCold(cache string) error {
 	os.RemoveAll(cache)
-	if err := os.MkdirAll(filepath.Join(cache, "debs"), 0o755); err != nil {
+	dst := cachedir.Dir(cache).Debs()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	src := filepath.Join(b.o.Cache, "debs", debArch)
+	src := cachedir.Dir(b.o.Cache).Debs()
 	if b.o.ColdNetwork || !exists(src) {
 		return nil
 	}
-	return linkInto(filepath.Join(cache, "debs"), src)
+	return linkInto(filepath.Dir(dst), src)
 }
 
 // seedWarm makes an osbuild cache from the local one by hard links: the
 // arch's rootfs trees and /usr images, the tool roots, the .debs and apt
 // lists. osbuild only ever copies a cached rootfs and only reads a cached
 // image, so the links are never written through.
-func (b *bench) seedWarm(cache, a, debArch string) error {
+func (b *bench) seedWarm(cache, a string) error {
 	os.RemoveAll(cache)
 	var errs []error
-	for sub, pattern := range map[string]string{"rootfs": a + "-*", "images": "usr-" + a + "-*.img", "tools": "*", "debs": debArch, "apt": "*"} {
-		m, _ := filepath.Glob(filepath.Join(b.o.Cache, sub, pattern))
-		m = slices.DeleteFunc(m, func(p string) bool { return strings.HasSuffix(p, ".partial") })
+	for _, pattern := range cachedir.Reusable(a) {
+		m, _ := filepath.Glob(filepath.Join(b.o.Cache, pattern))
+		m = slices.DeleteFunc(m, cachedir.IsPartial)
 		if len(m) == 0 {
 			continue
 		}
-		if err := os.MkdirAll(filepath.Join(cache, sub), 0o755); err != nil {
+		sub := filepath.Join(cache, filepath.Dir(pattern))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
 			return err
 		}
-		errs = append(errs, linkInto(filepath.Join(cache, sub), m...))
+		errs = append(errs, linkInto(sub, m...))
 	}
 	return errors.Join(errs...)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/dockerfloor"
+	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
 )
 
 // FirstbootResult compares what nodecfg and Debian's Ignition write for
@@ -138,7 +139,7 @@ func (b *bench) ignitionBinary(ctx context.Context) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	dest := filepath.Join(b.o.Cache, "host", "ignition-"+host.Debian)
+	dest := cachedir.Dir(b.o.Cache).Host("ignition-" + host.Debian)
 	out, err := exec.CommandContext(ctx, filepath.Join(b.spec.Dir, "scripts/fetch-deb.sh"), dest, host.Debian, "ignition").CombinedOutput()
 	if err != nil {
 		return "", "", fmt.Errorf("fetching Debian's ignition: %w: %s", err, out)

@@ -16,6 +16,7 @@ import (
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/osbuild"
+	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
 	"github.com/bulwark/bulwark/internal/osbuild/fsimage"
 )
 
@@ -113,7 +114,7 @@ func (b *bench) usrTree() string {
 		if c == "" {
 			continue
 		}
-		m, _ := filepath.Glob(filepath.Join(c, "rootfs", "x86_64-*", ".bulwark-complete"))
+		m, _ := filepath.Glob(filepath.Join(cachedir.Dir(c).Rootfs("x86_64", "*"), cachedir.CompleteMarker))
 		for _, f := range m {
 			if fi, err := os.Stat(f); err == nil && fi.ModTime().After(bestTime) {
 				best, bestTime = filepath.Join(filepath.Dir(f), "usr"), fi.ModTime()

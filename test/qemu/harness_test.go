@@ -22,6 +22,7 @@ import (
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/audit"
 	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
 	"github.com/bulwark/bulwark/internal/qemu"
 )
 
@@ -81,7 +82,7 @@ func setup(t *testing.T) *env {
 	if cache == "" {
 		cache = filepath.Join(repo, ".cache")
 	}
-	bb := filepath.Join(cache, "host", "busybox-static-"+a.Debian)
+	bb := cachedir.Dir(cache).Host("busybox-static-" + a.Debian)
 	fetch := exec.Command(filepath.Join(repo, "scripts/fetch-deb.sh"), bb, a.Debian, "busybox-static")
 	if out, err := fetch.CombinedOutput(); err != nil {
 		t.Fatalf("fetching busybox-static for %s: %v\n%s", a.Debian, err, out)

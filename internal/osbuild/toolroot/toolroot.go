@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/bulwark/bulwark/internal/apt"
+	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
 	"github.com/bulwark/bulwark/internal/runlog"
 )
 
@@ -33,28 +34,24 @@ type Spec struct {
 	Repo func(context.Context) (string, error)
 }
 
-func (s Spec) dir(cacheDir string) (string, error) {
-	return filepath.Abs(filepath.Join(cacheDir, "tools", s.Arch+"-"+digest(s.Arch+"\n"+s.Release+"\n"+s.Key)))
+func (s Spec) dir(cache cachedir.Dir) (string, error) {
+	return filepath.Abs(cache.Tools(s.Arch, cachedir.Key(s.Arch, s.Release, s.Key)))
 }
 
 // Cached reports whether a complete tool root for s is in the cache.
-func Cached(cacheDir string, s Spec) bool {
-	dir, err := s.dir(cacheDir)
-	if err != nil {
-		return false
-	}
-	_, err = os.Stat(filepath.Join(dir, ".bulwark-complete"))
-	return err == nil
+func Cached(cache cachedir.Dir, s Spec) bool {
+	dir, err := s.dir(cache)
+	return err == nil && cachedir.Complete(dir)
 }
 
 // Ensure returns the tool root for s, assembling it with mmdebstrap into
-// cacheDir/tools/<key> unless a complete one is there already.
-func Ensure(ctx context.Context, cacheDir string, s Spec, log func(string)) (string, error) {
-	dir, err := s.dir(cacheDir)
+// the cache unless a complete one is there already.
+func Ensure(ctx context.Context, cache cachedir.Dir, s Spec, log func(string)) (string, error) {
+	dir, err := s.dir(cache)
 	if err != nil {
 		return "", err
 	}
-	if _, err := os.Stat(filepath.Join(dir, ".bulwark-complete")); err == nil {
+	if cachedir.Complete(dir) {
 		log("reusing tool root " + dir)
 		return dir, nil
 	}
@@ -63,9 +60,8 @@ func Ensure(ctx context.Context, cacheDir string, s Spec, log func(string)) (str
 		return "", err
 	}
 	inc := apt.Pins(s.Pins)
-	tmp := dir + ".partial"
-	os.RemoveAll(tmp)
-	if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
+	tmp, err := cachedir.Begin(dir)
+	if err != nil {
 		return "", err
 	}
 	log(fmt.Sprintf("assembling tool root (%d packages) in %s", len(inc), dir))
@@ -82,10 +78,7 @@ func Ensure(ctx context.Context, cacheDir string, s Spec, log func(string)) (str
 		os.RemoveAll(tmp)
 		return "", fmt.Errorf("assembling the tool root: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(tmp, ".bulwark-complete"), nil, 0o644); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
+	if err := cachedir.Finish(tmp, dir); err != nil {
 		return "", err
 	}
 	return dir, nil
