@@ -23,6 +23,7 @@ import (
 
 	"github.com/bulwark/bulwark/internal/atomicfile"
 	"github.com/bulwark/bulwark/internal/authz"
+	"github.com/bulwark/bulwark/internal/cliparse"
 	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/lxcfs"
 	"github.com/bulwark/bulwark/internal/nodecfg/apply"
@@ -114,21 +115,22 @@ func run(ctx context.Context, args []string) int {
 		if args[0] == "validate" {
 			policy = fs.String("policy", "", "also lint this authz policy file")
 		}
-		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 1 || fs.NArg() == 0 && *policy == "" {
+		pos, perr := cliparse.Parse(fs, args[1:])
+		if perr != nil || len(pos) > 1 || len(pos) == 0 && *policy == "" {
 			fmt.Fprint(os.Stderr, usage)
 			return exitUsage
 		}
 		if *policy != "" {
 			err = lintPolicy(*policy)
 		}
-		if err == nil && fs.NArg() == 1 {
-			err = renderCmd(fs.Arg(0), *out, *base, *warn, args[0] == "validate")
+		if err == nil && len(pos) == 1 {
+			err = renderCmd(pos[0], *out, *base, *warn, args[0] == "validate")
 		}
 	case "apply":
 		fs := flag.NewFlagSet("apply", flag.ContinueOnError)
 		root := fs.String("root", "/", "root directory to apply under")
 		config := fs.String("config", "", "config file (default: fw_cfg, then the OEM partition)")
-		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
+		if pos, perr := cliparse.Parse(fs, args[1:]); perr != nil || len(pos) != 0 {
 			fmt.Fprint(os.Stderr, usage)
 			return exitUsage
 		}
@@ -156,7 +158,7 @@ func run(ctx context.Context, args []string) int {
 		fs.StringVar(&in.Method, "method", "", "HTTP method of the request")
 		fs.StringVar(&in.URI, "uri", "", "request URI, such as /v1.45/containers/create")
 		body := fs.String("body", "", "file with the request's JSON body (- for stdin)")
-		if err := fs.Parse(args[2:]); err != nil || *policy == "" || fs.NArg() != 0 {
+		if pos, perr := cliparse.Parse(fs, args[2:]); perr != nil || *policy == "" || len(pos) != 0 {
 			fmt.Fprint(os.Stderr, usage)
 			return exitUsage
 		}

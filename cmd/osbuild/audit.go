@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/bulwark/bulwark/internal/audit"
+	"github.com/bulwark/bulwark/internal/cliparse"
 )
 
 const auditUsage = `usage: osbuild audit check --arch A [--root DIR] [-v] FILE|DIR...
@@ -34,15 +35,9 @@ func runAudit(stdout, stderr io.Writer, args []string) int {
 	a := fs.String("arch", "", "target architecture: x86_64 or aarch64")
 	root := fs.String("root", "", "image root directory to check watched paths against")
 	verbose := fs.Bool("v", false, "print the rules as auditctl -l lists them")
-	var paths []string
-	for rest := args[1:]; len(rest) > 0; {
-		if err := fs.Parse(rest); err != nil {
-			return exitUsage
-		}
-		rest = fs.Args()
-		if len(rest) > 0 {
-			paths, rest = append(paths, rest[0]), rest[1:]
-		}
+	paths, err := cliparse.Parse(fs, args[1:])
+	if err != nil {
+		return exitUsage
 	}
 	if *a == "" || len(paths) == 0 {
 		fmt.Fprint(stderr, auditUsage)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/bulwark/bulwark/internal/cliparse"
 	"github.com/bulwark/bulwark/internal/osbuild/labels"
 )
 
@@ -37,18 +38,12 @@ func labelsCmd(ctx context.Context, stdout, stderr io.Writer, args []string) int
 	fs.StringVar(&opt.ExpectType, "expect-type", "", "fail when a label's type is not `T`")
 	fs.BoolVar(&opt.Policy, "policy-check", false, "fail when a label differs from the image's file_contexts")
 	asJSON := fs.Bool("json", false, "print JSON")
-	var pos []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return exitOK
-			}
-			return exitUsage
+	pos, err := cliparse.Parse(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
 		}
-		args = fs.Args()
-		if len(args) > 0 {
-			pos, args = append(pos, args[0]), args[1:]
-		}
+		return exitUsage
 	}
 	if len(pos) < 2 {
 		fmt.Fprintf(stderr, "osbuild labels: expected IMAGE and at least one PATH\n\n%s", labelsUsage)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bulwark/bulwark/internal/cliparse"
 	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/nodepaths"
 	"github.com/bulwark/bulwark/internal/osbuild"
@@ -231,16 +232,9 @@ func boot(ctx context.Context, img, arch, ign string, sshPort, dockerPort int) e
 
 // parse parses flags that may come before or after the one positional arg.
 func parse(fs *flag.FlagSet, args []string) (string, error) {
-	var pos []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return "", err
-		}
-		args = fs.Args()
-		if len(args) > 0 {
-			pos = append(pos, args[0])
-			args = args[1:]
-		}
+	pos, err := cliparse.Parse(fs, args)
+	if err != nil {
+		return "", err
 	}
 	if len(pos) != 1 {
 		fmt.Fprintf(os.Stderr, "osbuild %s: expected exactly one argument, got %d\n", fs.Name(), len(pos))

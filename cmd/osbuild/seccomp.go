@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/bulwark/bulwark/internal/atomicfile"
+	"github.com/bulwark/bulwark/internal/cliparse"
 	"github.com/bulwark/bulwark/internal/seccomp"
 )
 
@@ -47,7 +48,7 @@ func seccompCmd(ctx context.Context, stdout, stderr io.Writer, args []string) in
 	var err error
 	switch args[0] {
 	case "validate":
-		files, perr := seccompParse(fs, args[1:])
+		files, perr := cliparse.Parse(fs, args[1:])
 		if perr != nil || len(files) == 0 {
 			return seccompUsageError(stderr, perr, "expected at least one FILE")
 		}
@@ -58,7 +59,7 @@ func seccompCmd(ctx context.Context, stdout, stderr io.Writer, args []string) in
 	case "lxc", "bpf":
 		fs.Var(&caps, "cap", "capability granted besides Docker's defaults, such as CAP_SYS_PTRACE")
 		out := fs.String("o", "", "output file (bpf)")
-		files, perr := seccompParse(fs, args[1:])
+		files, perr := cliparse.Parse(fs, args[1:])
 		switch {
 		case perr != nil:
 			return seccompUsageError(stderr, perr, "")
@@ -78,7 +79,7 @@ func seccompCmd(ctx context.Context, stdout, stderr io.Writer, args []string) in
 	case "generate":
 		policies := fs.String("policies", "policies/seccomp", "directory with additions.json")
 		out := fs.String("out", "", "directory to write default.json and strict.json to")
-		rest, perr := seccompParse(fs, args[1:])
+		rest, perr := cliparse.Parse(fs, args[1:])
 		if perr != nil || len(rest) > 0 || *out == "" {
 			return seccompUsageError(stderr, perr, "expected --out DIR and no arguments")
 		}
@@ -208,20 +209,4 @@ func (l *seccompList) String() string { return strings.Join(*l, ",") }
 func (l *seccompList) Set(v string) error {
 	*l = append(*l, v)
 	return nil
-}
-
-// seccompParse parses flags that may come before, between or after the
-// positional arguments, and returns those.
-func seccompParse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) > 0 {
-			pos, args = append(pos, args[0]), args[1:]
-		}
-	}
-	return pos, nil
 }
