@@ -19,6 +19,7 @@ import (
 	"github.com/bulwark/bulwark/internal/apt"
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/fielderr"
+	"github.com/bulwark/bulwark/internal/outputs"
 	"github.com/bulwark/bulwark/internal/strictyaml"
 )
 
@@ -369,12 +370,14 @@ func (s *Spec) validate(pos strictyaml.Positions) error {
 		}
 	})
 	s.validateDisk(add)
-	if !slices.Contains(s.Outputs, "raw") {
-		add("$.outputs", "must include raw")
+	for _, name := range outputs.Required() {
+		if !slices.Contains(s.Outputs, name) {
+			add("$.outputs", "must include %s", name)
+		}
 	}
 	checkUnique(add, "$.outputs", s.Outputs, func(p, v string) {
-		if v != "raw" && v != "qcow2" {
-			add(p, "unknown output %q (known: raw, qcow2)", v)
+		if _, ok := outputs.Lookup(v); !ok {
+			add(p, "unknown output %q (known: %s)", v, strings.Join(outputs.Names(), ", "))
 		}
 	})
 	return l.Err()

@@ -24,6 +24,7 @@ import (
 	"github.com/bulwark/bulwark/internal/osbuild/customize"
 	"github.com/bulwark/bulwark/internal/osbuild/pkgcache"
 	"github.com/bulwark/bulwark/internal/osbuild/secureboot"
+	"github.com/bulwark/bulwark/internal/outputs"
 	"github.com/bulwark/bulwark/internal/progress"
 )
 
@@ -135,7 +136,7 @@ func Build(ctx context.Context, o BuildOptions) (*manifest.Image, error) {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	fmt.Fprintf(o.Stdout, "osbuild: built %s in %s\n", filepath.Join(o.OutDir, b.spec.Name+"-"+b.arch.Name+".raw"), b.rep.Elapsed().Round(time.Second))
+	fmt.Fprintf(o.Stdout, "osbuild: built %s in %s\n", filepath.Join(o.OutDir, b.file(outputs.Raw)), b.rep.Elapsed().Round(time.Second))
 	return b.img, nil
 }
 
@@ -267,11 +268,19 @@ func CachedRootfs(specPath, archName, cacheDir string) (string, bool, error) {
 	return dir, cachedir.Complete(dir), nil
 }
 
+// file is the output o's file name for this build.
+func (b *build) file(o outputs.Output) string { return o.File(b.spec.Name, b.arch.Name) }
+
 // output registers a temp output file to be renamed to final at the end.
 func (b *build) output(final string) string {
-	tmp := filepath.Join(b.o.OutDir, "."+final+".partial")
+	tmp := b.partial(final)
 	b.outputs[tmp] = final
 	return tmp
+}
+
+// partial is where the output final is written until the build succeeds.
+func (b *build) partial(final string) string {
+	return filepath.Join(b.o.OutDir, "."+final+".partial")
 }
 
 func (b *build) commitOutputs() error {

@@ -26,6 +26,7 @@ import (
 	"github.com/bulwark/bulwark/internal/osbuild/toolroot"
 	"github.com/bulwark/bulwark/internal/osbuild/treedigest"
 	"github.com/bulwark/bulwark/internal/osbuild/uki"
+	"github.com/bulwark/bulwark/internal/outputs"
 	"github.com/bulwark/bulwark/internal/progress"
 	"github.com/bulwark/bulwark/internal/runlog"
 	"github.com/bulwark/bulwark/internal/verity"
@@ -396,7 +397,7 @@ func (b *build) stepESP(ctx context.Context, st *progress.Step) error {
 }
 
 func (b *build) stepDisk(ctx context.Context, st *progress.Step) error {
-	raw := b.output(b.spec.Name + "-" + b.arch.Name + ".raw")
+	raw := b.output(b.file(outputs.Raw))
 	err := disk.Write(raw, b.layout, b.files, func(label string, done, total int64) {
 		st.Progress("writing "+label, done, total, "bytes")
 	})
@@ -408,15 +409,17 @@ func (b *build) stepDisk(ctx context.Context, st *progress.Step) error {
 }
 
 func (b *build) stepOutputs(ctx context.Context, st *progress.Step) error {
-	base := b.spec.Name + "-" + b.arch.Name
-	raw := filepath.Join(b.o.OutDir, "."+base+".raw.partial")
-	for _, o := range b.spec.Outputs {
-		if o != "qcow2" {
-			continue
+	raw := b.partial(b.file(outputs.Raw))
+	for _, name := range b.spec.Outputs {
+		o, ok := outputs.Lookup(name)
+		if !ok {
+			return fmt.Errorf("unknown output %q", name) // the spec's validation refuses it first
 		}
-		q := b.output(base + ".qcow2")
-		if _, err := runlog.Output(ctx, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, q); err != nil {
-			return fmt.Errorf("converting to qcow2: %w", err)
+		if o.Write == nil {
+			continue // an earlier step wrote it
+		}
+		if err := o.Write(ctx, raw, b.output(b.file(o))); err != nil {
+			return err
 		}
 	}
 	for tmp, final := range b.outputs {

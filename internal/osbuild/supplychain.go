@@ -11,6 +11,7 @@ import (
 	"github.com/bulwark/bulwark/internal/osbuild/esp"
 	"github.com/bulwark/bulwark/internal/osbuild/sbom"
 	"github.com/bulwark/bulwark/internal/osbuild/secureboot"
+	"github.com/bulwark/bulwark/internal/outputs"
 	"github.com/bulwark/bulwark/internal/progress"
 	"github.com/bulwark/bulwark/internal/signedsums"
 )
@@ -23,14 +24,13 @@ import (
 // it is written, so an SBOM that would not say what the image holds fails
 // the build.
 func (b *build) stepSBOM(ctx context.Context, st *progress.Step) error {
-	base := b.spec.Name + "-" + b.arch.Name
-	raw := filepath.Join(b.o.OutDir, "."+base+".raw.partial")
-	st.Printf("hashing %s", base+".raw")
-	rawSum, err := manifest.FileDigest(raw)
+	rawFile := b.file(outputs.Raw)
+	st.Printf("hashing %s", rawFile)
+	rawSum, err := manifest.FileDigest(b.partial(rawFile))
 	if err != nil {
 		return err
 	}
-	b.img.Outputs[base+".raw"] = rawSum
+	b.img.Outputs[rawFile] = rawSum
 	src := b.source()
 	locked := map[string]sbom.Locked{}
 	for n, p := range b.lock.Architectures[b.arch.Name].Packages {
@@ -59,7 +59,7 @@ func (b *build) stepSBOM(ctx context.Context, st *progress.Step) error {
 		bins = append(bins, g)
 	}
 	doc, err := sbom.Document(sbom.Image{Name: b.spec.Name, Arch: b.arch.Name, Version: b.epoch.Format("2006.01.02"),
-		File: base + ".raw", SHA256: rawSum, Distro: b.spec.Debian.Release, VerityRootHash: b.img.VerityRootHash, Created: b.epoch},
+		File: rawFile, SHA256: rawSum, Distro: b.spec.Debian.Release, VerityRootHash: b.img.VerityRootHash, Created: b.epoch},
 		debs, bins, lic)
 	if err != nil {
 		return err
