@@ -21,7 +21,7 @@ import (
 	"github.com/bulwark/bulwark/internal/osbuild/esp"
 	"github.com/bulwark/bulwark/internal/osbuild/fsimage"
 	"github.com/bulwark/bulwark/internal/osbuild/imagecache"
-	"github.com/bulwark/bulwark/internal/osbuild/label"
+	"github.com/bulwark/bulwark/internal/osbuild/labeling"
 	"github.com/bulwark/bulwark/internal/osbuild/rootfs"
 	"github.com/bulwark/bulwark/internal/osbuild/toolroot"
 	"github.com/bulwark/bulwark/internal/osbuild/treedigest"
@@ -190,10 +190,10 @@ func (b *build) stepCustomize(ctx context.Context, st *progress.Step) error {
 
 func (b *build) stepLabel(ctx context.Context, st *progress.Step) error {
 	root := b.path("root")
-	if err := label.Apply(ctx, b.tools, root, b.spec.SELinux.Policy); err != nil {
+	if err := labeling.Apply(ctx, b.tools, root, b.spec.SELinux.Policy); err != nil {
 		return err
 	}
-	bad, err := label.Unlabeled(root, 20)
+	bad, err := labeling.Unlabeled(root, 20)
 	if err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ func (b *build) stepLabel(ctx context.Context, st *progress.Step) error {
 // point) and builds its read-only image.
 func (b *build) stepUSR(ctx context.Context, st *progress.Step) error {
 	root, usr := b.path("root"), b.path("usr")
-	lbl, err := label.Get(filepath.Join(root, "usr"))
+	lbl, err := labeling.Get(filepath.Join(root, "usr"))
 	if err != nil {
 		return err
 	}
@@ -218,7 +218,7 @@ func (b *build) stepUSR(ctx context.Context, st *progress.Step) error {
 	if err := os.Mkdir(filepath.Join(root, "usr"), 0o755); err != nil {
 		return err
 	}
-	if err := label.Set(filepath.Join(root, "usr"), lbl); err != nil {
+	if err := labeling.Set(filepath.Join(root, "usr"), lbl); err != nil {
 		return err
 	}
 	if err := customize.ClampTimes(root, b.epoch); err != nil {

@@ -14,19 +14,18 @@ import (
 	"path"
 	"strings"
 
-	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/filesystem"
-	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"github.com/bulwark/bulwark/internal/layout"
+	"github.com/bulwark/bulwark/internal/osbuild/diskimage"
 	"github.com/bulwark/bulwark/internal/verity"
 )
 
 // ErrInconsistent marks a readable image whose parts do not agree.
 var ErrInconsistent = errors.New("image is inconsistent")
 
-// Image is what Read finds.
-type Image struct {
+// Report is what Read finds: the disk's partitions and its boot entry.
+type Report struct {
 	Partitions []layout.Partition
 	UKIs       []string // paths on the ESP
 	Cmdline    string
@@ -34,38 +33,19 @@ type Image struct {
 }
 
 // Read parses the image at path.
-func Read(p string) (*Image, error) {
-	d, err := diskfs.Open(p, diskfs.WithOpenMode(diskfs.ReadOnly))
+func Read(p string) (*Report, error) {
+	d, err := diskimage.Open(p)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", p, err)
+		return nil, err
 	}
 	defer d.Close()
-	pt, err := d.GetPartitionTable()
+	img := &Report{Partitions: d.Partitions}
+	if _, err := d.Partition(layout.ESP); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", p, ErrInconsistent, err)
+	}
+	fs, err := d.Filesystem(layout.ESP)
 	if err != nil {
-		return nil, fmt.Errorf("%s: reading partition table: %w", p, err)
-	}
-	t, ok := pt.(*gpt.Table)
-	if !ok {
-		return nil, fmt.Errorf("%s: not a GPT disk", p)
-	}
-	img := &Image{}
-	espIndex := 0
-	for i, part := range t.Partitions {
-		if part.Type == gpt.Unused {
-			continue
-		}
-		img.Partitions = append(img.Partitions, layout.Partition{Number: i + 1, Label: part.Name, Type: strings.ToUpper(string(part.Type)),
-			UUID: strings.ToUpper(part.GUID), Start: int64(part.Start) * 512, Size: int64(part.End-part.Start+1) * 512, Attributes: part.Attributes})
-		if part.Name == layout.ESP {
-			espIndex = i + 1
-		}
-	}
-	if espIndex == 0 {
-		return nil, fmt.Errorf("%s: %w: no %s partition", p, ErrInconsistent, layout.ESP)
-	}
-	fs, err := d.GetFilesystem(espIndex)
-	if err != nil {
-		return nil, fmt.Errorf("%s: reading ESP: %w", p, err)
+		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	entries, err := fs.ReadDir("EFI/Linux") // io/fs paths: no leading slash
 	if err != nil {
@@ -118,7 +98,7 @@ func ukiCmdline(fs filesystem.FileSystem, p string) (string, error) {
 	return strings.TrimSpace(strings.TrimRight(string(b), "\x00")), nil
 }
 
-func (img *Image) part(label string) *layout.Partition {
+func (img *Report) part(label string) *layout.Partition {
 	for i := range img.Partitions {
 		if img.Partitions[i].Label == label {
 			return &img.Partitions[i]
@@ -129,7 +109,7 @@ func (img *Image) part(label string) *layout.Partition {
 
 // Check verifies USR-A against its hash tree and the root hash from the UKI,
 // and that the USR-A pair's UUIDs are the halves of that hash.
-func (img *Image) Check(p string) error {
+func (img *Report) Check(p string) error {
 	root, err := hex.DecodeString(img.USRHash)
 	if err != nil || len(root) != 32 {
 		return fmt.Errorf("%w: UKI command line has no valid usrhash= (%q)", ErrInconsistent, img.USRHash)

@@ -82,7 +82,7 @@ func Check(ctx context.Context, imagePath string, paths []string, opt Options) (
 // label differs from it. A path file_contexts leaves unlabelled
 // (NoContext) is reported but not failed: the build labels such mount
 // points itself.
-func comparePolicy(ctx context.Context, img *Image, res []Result, found []*File, foundAt []int) error {
+func comparePolicy(ctx context.Context, img *View, res []Result, found []*File, foundAt []int) error {
 	dir, err := os.MkdirTemp("", "bulwark-labels-")
 	if err != nil {
 		return err

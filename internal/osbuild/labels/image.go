@@ -10,22 +10,19 @@ package labels
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path"
 	"strings"
 	"syscall"
 
-	diskfs "github.com/diskfs/go-diskfs"
-	"github.com/diskfs/go-diskfs/backend/file"
-	"github.com/diskfs/go-diskfs/partition/gpt"
-
 	"github.com/bulwark/bulwark/internal/layout"
+	"github.com/bulwark/bulwark/internal/osbuild/diskimage"
+	"github.com/bulwark/bulwark/internal/selinux"
 )
 
-// xattrName is the extended attribute that holds a file's SELinux label.
-const xattrName = "security.selinux"
+// xattrName is where a file's SELinux label is stored; internal/selinux
+// owns the name.
+const xattrName = selinux.XattrName
 
 // ErrNoLabel marks a file that exists but carries no security.selinux.
 var ErrNoLabel = errors.New("no SELinux label")
@@ -34,73 +31,54 @@ var ErrNoLabel = errors.New("no SELinux label")
 // (MAXSYMLINKS).
 const maxSymlinks = 40
 
-// Image is a read-only view of a built image's file tree.
-type Image struct {
-	f    *os.File
+// View is a read-only view of a built image's file tree, as the booted
+// node sees it.
+type View struct {
+	disk *diskimage.Disk
 	root tree // ROOT, mounted at /
 	usr  tree // USR-A, mounted at /usr
 }
 
-// Open opens the raw disk image at p. The partition table, not
-// manifest.json, says where the filesystems are: a policy author may have
-// only the .raw, and a manifest beside it may describe a newer build.
-func Open(p string) (*Image, error) {
-	f, err := os.Open(p)
+// Open opens the file tree of the raw disk image at p.
+func Open(p string) (*View, error) {
+	d, err := diskimage.Open(p)
 	if err != nil {
 		return nil, err
 	}
-	img, err := open(f)
+	v, err := open(d)
 	if err != nil {
-		f.Close()
+		d.Close()
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	return img, nil
+	return v, nil
 }
 
-func open(f *os.File) (*Image, error) {
-	b := file.New(f, true)
-	d, err := diskfs.OpenBackend(b, diskfs.WithOpenMode(diskfs.ReadOnly))
+func open(d *diskimage.Disk) (*View, error) {
+	usrData, err := d.Section(layout.USRA)
 	if err != nil {
 		return nil, err
 	}
-	pt, err := d.GetPartitionTable()
-	if err != nil {
-		return nil, fmt.Errorf("reading partition table: %w", err)
-	}
-	t, ok := pt.(*gpt.Table)
-	if !ok {
-		return nil, errors.New("not a GPT disk")
-	}
-	find := func(label string) (*gpt.Partition, error) {
-		for _, part := range t.Partitions {
-			if part.Type != gpt.Unused && part.Name == label {
-				return part, nil
-			}
-		}
-		return nil, fmt.Errorf("no %s partition", label)
-	}
-	usrPart, err := find(layout.USRA)
+	rootPart, err := d.Partition(layout.Root)
 	if err != nil {
 		return nil, err
 	}
-	rootPart, err := find(layout.Root)
-	if err != nil {
-		return nil, err
-	}
-	usr, err := openErofs(io.NewSectionReader(f, usrPart.GetStart(), usrPart.GetSize()))
+	usr, err := openErofs(usrData)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s as EROFS: %w", layout.USRA, err)
 	}
-	root, err := openExt4(b, rootPart.GetStart(), rootPart.GetSize())
+	root, err := openExt4(d.Storage(), rootPart.Start, rootPart.Size)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s as ext4: %w", layout.Root, err)
 	}
-	return &Image{f: f, root: root, usr: usr}, nil
+	return &View{disk: d, root: root, usr: usr}, nil
 }
 
 // Close releases the image file.
-func (img *Image) Close() error {
-	return img.f.Close()
+func (img *View) Close() error {
+	if img.disk == nil {
+		return nil
+	}
+	return img.disk.Close()
 }
 
 // File is one looked-up file.
@@ -133,7 +111,7 @@ func (f *File) Class() string {
 // the file with its label. Like lstat, it does not follow a final symlink:
 // a link has a label of its own. A file without a label is returned with
 // an error wrapping ErrNoLabel; a missing one gives fs.ErrNotExist.
-func (img *Image) Lookup(p string) (*File, error) {
+func (img *View) Lookup(p string) (*File, error) {
 	f, n, err := img.resolve(p, false)
 	if err != nil {
 		return nil, err
@@ -149,7 +127,7 @@ func (img *Image) Lookup(p string) (*File, error) {
 }
 
 // ReadFile reads the file at the absolute path p, following symlinks.
-func (img *Image) ReadFile(p string) ([]byte, error) {
+func (img *View) ReadFile(p string) ([]byte, error) {
 	f, n, err := img.resolve(p, true)
 	if err != nil {
 		return nil, err
@@ -167,7 +145,7 @@ func (img *Image) ReadFile(p string) ([]byte, error) {
 
 // tree returns the filesystem that holds the symlink-free absolute path p
 // and p relative to its root.
-func (img *Image) tree(p string) (tree, string) {
+func (img *View) tree(p string) (tree, string) {
 	rel := strings.TrimPrefix(p, "/")
 	if rel == "usr" {
 		return img.usr, ""
@@ -178,7 +156,7 @@ func (img *Image) tree(p string) (tree, string) {
 	return img.root, rel
 }
 
-func (img *Image) lstat(p string) (*node, error) {
+func (img *View) lstat(p string) (*node, error) {
 	t, rel := img.tree(p)
 	return t.lstat(rel)
 }
@@ -188,7 +166,7 @@ func (img *Image) lstat(p string) (*node, error) {
 // the link's target rather than the link's directory, and a symlink's
 // target replaces it in the rest of the walk. A final symlink is followed
 // only when follow is set or p ends in a slash.
-func (img *Image) resolve(p string, follow bool) (*File, *node, error) {
+func (img *View) resolve(p string, follow bool) (*File, *node, error) {
 	if !path.IsAbs(p) {
 		return nil, nil, fmt.Errorf("%s: %w: not an absolute path", p, fs.ErrInvalid)
 	}

@@ -35,7 +35,7 @@ func link(t, l string) *node {
 
 // fakeImage is a merged-/usr layout: ROOT with /bin -> usr/bin and
 // /var/run -> /run, USR-A with a relative link across its own root.
-func fakeImage() *Image {
+func fakeImage() *View {
 	root := fakeTree{
 		"":                dir("root_t"),
 		"bin":             link("usr/bin", "bin_t"),
@@ -63,7 +63,7 @@ func fakeImage() *Image {
 		"lib/os-release":               reg("etc_t"),
 		"lib/escape":                   link("../../../../etc", "lib_t"),
 	}
-	return &Image{root: root, usr: usr}
+	return &View{root: root, usr: usr}
 }
 
 func TestLookup(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/bulwark/bulwark/internal/runlog"
+	"github.com/bulwark/bulwark/internal/selinux"
 )
 
 // NoContext is what matchpathcon prints for a path that file_contexts
@@ -60,7 +61,7 @@ func ParseConfig(b []byte) (string, error) {
 
 // copyFileContexts copies the image's file_contexts and its companions into
 // dir and returns the path of the copy of file_contexts.
-func copyFileContexts(img *Image, dir string) (string, error) {
+func copyFileContexts(img *View, dir string) (string, error) {
 	cfg, err := img.ReadFile("/etc/selinux/config")
 	if err != nil {
 		return "", fmt.Errorf("reading the image's SELinux config: %w", err)
@@ -69,7 +70,7 @@ func copyFileContexts(img *Image, dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("the image's /etc/selinux/config: %w", err)
 	}
-	src := "/etc/selinux/" + name + "/contexts/files/file_contexts"
+	src := selinux.FileContexts("/", name)
 	dst := filepath.Join(dir, "file_contexts")
 	for _, suffix := range fileContextsFiles {
 		b, err := img.ReadFile(src + suffix)

@@ -1,9 +1,9 @@
-// Package label gives every file of the image tree its SELinux label at build
+// Package labeling is the build step that gives every file of the image tree its SELinux label at build
 // time, with the image's own policy and the host's setfiles, and then proves
 // nothing was left unlabeled. Labels travel into the /usr and ROOT
 // filesystems as security.selinux xattrs, so the node never relabels at boot
 // (DESIGN.md §5: a first-boot relabel costs ~190 s and a reboot).
-package label
+package labeling
 
 import (
 	"context"
@@ -17,20 +17,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark/bulwark/internal/osbuild/toolroot"
+	"github.com/bulwark/bulwark/internal/selinux"
 )
-
-// XattrName is the extended attribute that holds a file's SELinux label.
-const XattrName = "security.selinux"
-
-// FileContexts returns the file_contexts of policy inside root.
-func FileContexts(root, policy string) string {
-	return filepath.Join(root, "etc/selinux", policy, "contexts/files/file_contexts")
-}
 
 // Apply labels the tree at root with policy's file contexts, running the
 // setfiles of the tool root, which reads the image's compiled contexts.
 func Apply(ctx context.Context, tools, root, policy string) error {
-	fc := FileContexts(root, policy)
+	fc := selinux.FileContexts(root, policy)
 	if _, err := os.Stat(fc); err != nil {
 		return fmt.Errorf("SELinux policy %q is not installed in the image (no %s): %w", policy, fc, err)
 	}
@@ -74,7 +67,7 @@ func Unlabeled(root string, limit int) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		n, err := unix.Lgetxattr(p, XattrName, buf)
+		n, err := unix.Lgetxattr(p, selinux.XattrName, buf)
 		rel := "/" + strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
 		if err != nil || n == 0 || strings.Contains(string(buf[:n]), ":unlabeled_t:") {
 			bad = append(bad, rel)
@@ -93,7 +86,7 @@ func Unlabeled(root string, limit int) ([]string, error) {
 // Get returns the label of path (not following symlinks).
 func Get(path string) (string, error) {
 	buf := make([]byte, 256)
-	n, err := unix.Lgetxattr(path, XattrName, buf)
+	n, err := unix.Lgetxattr(path, selinux.XattrName, buf)
 	if err != nil {
 		return "", fmt.Errorf("reading label of %s: %w", path, err)
 	}
@@ -102,7 +95,7 @@ func Get(path string) (string, error) {
 
 // Set labels one path (not following symlinks).
 func Set(path, label string) error {
-	if err := unix.Lsetxattr(path, XattrName, append([]byte(label), 0), 0); err != nil {
+	if err := unix.Lsetxattr(path, selinux.XattrName, append([]byte(label), 0), 0); err != nil {
 		return fmt.Errorf("labelling %s: %w", path, err)
 	}
 	return nil
