@@ -9,13 +9,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/bulwark/bulwark/internal/cliparse"
 	"github.com/bulwark/bulwark/internal/imagespec"
-	"github.com/bulwark/bulwark/internal/nodepaths"
 	"github.com/bulwark/bulwark/internal/osbuild"
 	"github.com/bulwark/bulwark/internal/osbuild/inspect"
 	"github.com/bulwark/bulwark/internal/qemu"
@@ -204,24 +202,11 @@ func boot(ctx context.Context, img, arch, ign string, sshPort, dockerPort int) e
 		return err
 	}
 	defer os.RemoveAll(dir)
-	disk, err := qemu.PrepareDisk(ctx, img, dir, "16G")
+	c, err := qemu.Prepare(ctx, qemu.Machine{Arch: arch, KVM: accel.KVM, Ignition: ign}, img, dir, "16G")
 	if err != nil {
 		return err
 	}
-	fw := qemu.Firmwares[arch]
-	vars, err := qemu.VarsCopy(fw, dir)
-	if err != nil {
-		return err
-	}
-	c := qemu.Config{Arch: arch, Disk: disk, Vars: vars, Firmware: fw, KVM: accel.KVM,
-		FwCfg: map[string]string{}, Forwards: []qemu.Forward{{Host: sshPort, Guest: 22}, {Host: dockerPort, Guest: 2376}}}
-	if ign != "" {
-		abs, err := filepath.Abs(ign)
-		if err != nil {
-			return err
-		}
-		c.FwCfg[nodepaths.FwCfgNames[0]] = abs
-	}
+	c.Forwards = []qemu.Forward{{Host: sshPort, Guest: 22}, {Host: dockerPort, Guest: 2376}}
 	speed := "TCG emulation: expect a minute or more to boot"
 	if c.KVM {
 		speed = "KVM"

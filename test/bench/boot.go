@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bulwark/bulwark/internal/nodepaths"
 	"github.com/bulwark/bulwark/internal/qemu"
 )
 
@@ -144,15 +142,6 @@ func pollTLS(ctx context.Context, port int, tc *tls.Config, start time.Time, got
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // bootTimeout bounds one boot: generous next to the 1m15-2m x86_64 TCG
 // boots measured here, so a slow run is measured, a hung one is not waited on.
 func bootTimeout(arch string, kvm bool) time.Duration {
@@ -173,24 +162,16 @@ func (b *bench) bootOnce(ctx context.Context, a, image, ignition, dir string, tc
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return out, err
 	}
-	disk, err := qemu.PrepareDisk(ctx, image, dir, "8G")
+	cfg, err := qemu.Prepare(ctx, qemu.Machine{Arch: a, KVM: kvm, Ignition: ignition}, image, dir, "8G")
 	if err != nil {
 		return out, err
 	}
-	fw := qemu.Firmwares[a]
-	vars, err := qemu.VarsCopy(fw, dir)
+	port, err := qemu.FreePort()
 	if err != nil {
 		return out, err
 	}
-	port, err := freePort()
-	if err != nil {
-		return out, err
-	}
-	cfg := qemu.Config{Arch: a, Disk: disk, Vars: vars, Firmware: fw, KVM: kvm, FwCfg: map[string]string{},
-		Forwards: []qemu.Forward{{Host: port, Guest: 2376}}, Credentials: benchCredentials(), Report: true}
-	if ignition != "" {
-		cfg.FwCfg[nodepaths.FwCfgNames[0]] = ignition
-	}
+	cfg.Forwards = []qemu.Forward{{Host: port, Guest: 2376}}
+	cfg.Credentials, cfg.Report = benchCredentials(), true
 	timeout := bootTimeout(a, kvm)
 	ctx, cancel := context.WithTimeout(ctx, timeout+30*time.Second)
 	defer cancel()

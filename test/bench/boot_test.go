@@ -100,7 +100,7 @@ func TestPollTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port, err := freePort()
+	port, err := qemu.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

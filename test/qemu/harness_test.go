@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"maps"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,12 +116,11 @@ func setup(t *testing.T) *env {
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := qemu.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // vmTest is one registered test: the arches it runs on, its timeout under
@@ -207,14 +205,6 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 	if tc.setup != nil {
 		tc.setup(t, e, r)
 	}
-	fw := qemu.Firmwares[e.arch]
-	if tc.secureBoot {
-		fw = qemu.SecureBootFirmwares[e.arch]
-	}
-	vars, err := qemu.VarsCopy(fw, r.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	args := []string{"-test.run", guestRunPattern(tc.guestTests), "-arch", e.arch}
 	if tc.guestArgs != nil {
 		args = append(args, tc.guestArgs(e, r)...)
@@ -225,14 +215,16 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 	if err := qemu.GuestCheckDisk(files, checkDisk); err != nil {
 		t.Fatal(err)
 	}
-	cfg := qemu.Config{Arch: e.arch, Disk: r.disk, Vars: vars, Firmware: fw, KVM: e.kvm,
-		FwCfg: map[string]string{}, ExtraDisks: []qemu.ExtraDisk{{Path: checkDisk, Serial: qemu.GuestCheckSerial}}, Report: true}
-	if tc.ignition != "" {
-		cfg.FwCfg["opt/com.coreos/config"] = filepath.Join(e.repo, "test/qemu/testdata", tc.ignition)
+	m := qemu.Machine{Arch: e.arch, KVM: e.kvm, SecureBoot: tc.secureBoot, Ignition: r.ignition}
+	if m.Ignition == "" && tc.ignition != "" {
+		m.Ignition = filepath.Join(e.repo, "test/qemu/testdata", tc.ignition)
 	}
-	if r.ignition != "" {
-		cfg.FwCfg["opt/com.coreos/config"] = r.ignition
+	cfg, err := m.Config(r.disk, r.dir)
+	if err != nil {
+		t.Fatal(err)
 	}
+	cfg.ExtraDisks = []qemu.ExtraDisk{{Path: checkDisk, Serial: qemu.GuestCheckSerial}}
+	cfg.Report = true
 	for g, h := range r.forwards {
 		cfg.Forwards = append(cfg.Forwards, qemu.Forward{Host: h, Guest: g})
 	}
