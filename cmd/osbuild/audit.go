@@ -61,28 +61,11 @@ func runAudit(stdout, stderr io.Writer, args []string) int {
 // auditCheck parses, validates and (with root) checks the rule files and
 // returns their auditctl -l listing.
 func auditCheck(target, root string, paths []string) (string, error) {
-	var files []string
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return "", err
-		}
-		if !fi.IsDir() {
-			files = append(files, p)
-			continue
-		}
-		inDir, err := audit.FilesFor(p, target)
-		if err != nil {
-			return "", err
-		}
-		files = append(files, inDir...)
-	}
-	rules, err := audit.ParseFiles(files)
+	// The node loads them merged by augenrules from /etc/audit/rules.d.
+	rules, files, err := audit.Load(target, paths...)
 	if err != nil {
 		return "", err
 	}
-	// The node loads them merged by augenrules from /etc/audit/rules.d.
-	rules = audit.Augenrules(rules)
 	var problems audit.Errors
 	collect := func(err error) error {
 		var es audit.Errors

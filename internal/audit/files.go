@@ -153,3 +153,33 @@ func Render(files []string) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
+// Load reads the rules a node of target loads from paths, each a rule file
+// or a rules directory (the files FilesFor picks for target), merged as
+// augenrules merges /etc/audit/rules.d (Augenrules). It returns the merged
+// rules and the files read, in order. The build, osbuild audit check and
+// the VM tests all load rules through it, so what they check is what the
+// node loads.
+func Load(target string, paths ...string) ([]Rule, []string, error) {
+	var files []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading audit rules: %w", err)
+		}
+		if !fi.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		inDir, err := FilesFor(p, target)
+		if err != nil {
+			return nil, nil, err
+		}
+		files = append(files, inDir...)
+	}
+	rules, err := ParseFiles(files)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Augenrules(rules), files, nil
+}

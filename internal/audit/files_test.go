@@ -149,3 +149,43 @@ func TestAugenrules(t *testing.T) {
 		t.Errorf("got %v, want the duplicate the merge creates", err)
 	}
 }
+
+// TestLoad: a directory stands for its files for the target, a file for
+// itself, in the order given, and the result is merged as augenrules does.
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	for name, src := range map[string]string{
+		"10-a.rules":         "-w /a -p wa\n-e 1\n",
+		"20-b.x86_64.rules":  "-D\n-w /b -p wa\n",
+		"20-b.aarch64.rules": "-w /not-on-x86 -p wa\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	extra := filepath.Join(t.TempDir(), "extra.rules")
+	if err := os.WriteFile(extra, []byte("-w /c -p wa\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rules, files, err := Load("x86_64", dir, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		names = append(names, filepath.Base(f))
+	}
+	if want := []string{"10-a.rules", "20-b.x86_64.rules", "extra.rules"}; !slices.Equal(names, want) {
+		t.Errorf("files = %v, want %v", names, want)
+	}
+	var got []string
+	for _, r := range rules {
+		got = append(got, r.String())
+	}
+	if want := []string{"-D", "-w /a -p wa", "-w /b -p wa", "-w /c -p wa", "-e 1"}; !slices.Equal(got, want) {
+		t.Errorf("rules = %q, want %q", got, want)
+	}
+	if _, _, err := Load("x86_64", filepath.Join(dir, "missing")); err == nil {
+		t.Error("Load of a missing path succeeded")
+	}
+}

@@ -47,15 +47,11 @@ func (b *build) prepareSecurity() error {
 		sec.seccomp = out
 	}
 	if d := b.spec.Audit.Rules; d != "" {
-		files, err := audit.FilesFor(b.spec.AuditDir(), b.arch.Name)
+		rules, files, err := audit.Load(b.arch.Name, b.spec.AuditDir())
 		if err != nil {
 			return err
 		}
-		rules, err := audit.ParseFiles(files)
-		if err != nil {
-			return err
-		}
-		sec.audit = audit.Augenrules(rules)
+		sec.audit = rules
 		if err := audit.Validate(sec.audit, b.arch.Name); err != nil {
 			return err
 		}

@@ -87,15 +87,11 @@ func setup(t *testing.T) *env {
 		t.Fatalf("fetching busybox-static for %s: %v\n%s", a.Debian, err, out)
 	}
 	// What `auditctl -l` must list in the guest, from the repo's rule files.
-	files, err := audit.FilesFor(filepath.Join(repo, "policies/audit"), e.arch)
+	rules, _, err := audit.Load(e.arch, filepath.Join(repo, "policies/audit"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules, err := audit.ParseFiles(files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, err := audit.List(audit.Augenrules(rules), e.arch)
+	list, err := audit.List(rules, e.arch)
 	if err != nil {
 		t.Fatal(err)
 	}
