@@ -23,13 +23,39 @@ type File struct {
 	Data   []byte // literal contents
 }
 
-// Build writes a FAT32 image of size bytes to out holding files.
+// Build writes a FAT32 image of size bytes to out holding files, every
+// timestamp in it epoch.
 func Build(out string, size int64, files []File, epoch time.Time) error {
-	// go-diskfs stamps the "." and ".." entries of new directories with
-	// SOURCE_DATE_EPOCH, or the wall clock when it is unset.
-	if err := os.Setenv("SOURCE_DATE_EPOCH", strconv.FormatInt(epoch.Unix(), 10)); err != nil {
+	// go-diskfs (v1.9.4, util/timestamp) stamps the "." and ".." entries of
+	// new directories with SOURCE_DATE_EPOCH from the environment, or the
+	// wall clock when it is unset, and takes the time no other way. So the
+	// epoch is in the environment for the write only, and whatever the
+	// process had before is put back.
+	restore, err := setSourceDateEpoch(epoch)
+	if err != nil {
 		return err
 	}
+	defer restore()
+	return write(out, size, files, epoch)
+}
+
+// setSourceDateEpoch sets SOURCE_DATE_EPOCH to epoch and returns the
+// function that restores the environment as it was.
+func setSourceDateEpoch(epoch time.Time) (restore func(), err error) {
+	old, had := os.LookupEnv("SOURCE_DATE_EPOCH")
+	if err := os.Setenv("SOURCE_DATE_EPOCH", strconv.FormatInt(epoch.Unix(), 10)); err != nil {
+		return nil, fmt.Errorf("setting SOURCE_DATE_EPOCH: %w", err)
+	}
+	return func() {
+		if had {
+			os.Setenv("SOURCE_DATE_EPOCH", old)
+		} else {
+			os.Unsetenv("SOURCE_DATE_EPOCH")
+		}
+	}, nil
+}
+
+func write(out string, size int64, files []File, epoch time.Time) error {
 	os.Remove(out)
 	st, err := file.CreateFromPath(out, size)
 	if err != nil {
