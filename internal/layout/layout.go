@@ -1,9 +1,11 @@
-// Package layout plans the GPT disk of a Bulwark image (DESIGN.md §2): the
-// partitions, their Discoverable Partitions Specification types, offsets,
-// sizes and UUIDs. UUIDs are derived from a seed (spec name and arch) rather
-// than random, so that two builds of one spec give the same bytes; the
-// USR-A pair takes its UUIDs from the verity root hash, as systemd's
-// veritysetup generator expects when it looks the partitions up by hash.
+// Package layout plans the GPT disk of a Bulwark image (the table under
+// "The image" in the README: EFI-SYSTEM, the USR-A/B slots with their
+// verity trees, OEM, ROOT): the partitions, their Discoverable Partitions
+// Specification types, offsets, sizes and UUIDs. UUIDs are derived from a
+// seed (spec name and arch) rather than random, so that two builds of one
+// spec give the same bytes; the USR-A pair takes its UUIDs from the verity
+// root hash, as systemd's veritysetup generator expects when it looks the
+// partitions up by hash.
 package layout
 
 import (

@@ -189,7 +189,8 @@ func machineArgs(arch string, kvm bool) ([]string, error) {
 			return []string{"-machine", "virt,gic-version=3", "-accel", "kvm", "-cpu", "host"}, nil
 		}
 		// Plain "max" emulates pointer authentication expensively
-		// (DESIGN.md §5: 48 s vs 18 s to boot); impdef keeps it cheap.
+		// (measured on this x86_64 host: 48 s vs 18 s for a Debian guest to
+		// boot); impdef keeps it cheap.
 		return []string{"-machine", "virt,gic-version=3", "-accel", "tcg,thread=multi", "-cpu", "max,pauth-impdef=on"}, nil
 	}
 	return nil, fmt.Errorf("qemu: unsupported arch %q", arch)

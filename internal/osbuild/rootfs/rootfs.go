@@ -5,7 +5,8 @@
 // which is slow; the costliest of them is the initrd generator that the
 // kernel and dracut packages trigger on every install. It is diverted while
 // packages install and run exactly once at the end, with only the drivers
-// the spec lists (DESIGN.md §5: 29 min → 3.5 min for arm64).
+// the spec lists (measured on the 2-core build host: a cold arm64 rootfs
+// went from 29 min to 3.5 min).
 package rootfs
 
 import (
