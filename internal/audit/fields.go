@@ -153,104 +153,114 @@ var msgTypeName = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 
 // canonValue checks a value and returns it as auditctl -l prints it.
 func canonValue(kind valueKind, name, v string) (string, string) {
-	switch kind {
-	case vUID:
-		if v == "unset" {
-			return "-1", ""
-		}
-		if n, ok := cNumber(v, true); ok {
-			return strconv.Itoa(int(int32(n))), ""
-		}
-		return "", fmt.Sprintf("%q is not a number or unset (user names are looked up on the node at load time, so write the numeric uid)", v)
-	case vGID:
-		if n, ok := cNumber(v, false); ok {
-			return strconv.Itoa(int(int32(n))), ""
-		}
-		return "", fmt.Sprintf("%q is not a number (group names are looked up on the node at load time, so write the numeric gid)", v)
-	case vNum:
-		if n, ok := cNumber(v, false); ok {
-			return strconv.Itoa(int(int32(n))), ""
-		}
-		return "", fmt.Sprintf("%q is not a number", v)
-	case vInode:
+	if read, ok := valueReaders[kind]; ok {
+		return read(v)
+	}
+	return "", fmt.Sprintf("field %s has no value reader", name)
+}
+
+// valueReaders check a value of each kind and return it as auditctl -l
+// prints it, or a problem.
+var valueReaders = map[valueKind]func(v string) (string, string){
+	vUID: func(v string) (string, string) {
+		return int32Value(v, true, true, "is not a number or unset (user names are looked up on the node at load time, so write the numeric uid)")
+	},
+	vGID: func(v string) (string, string) {
+		return int32Value(v, false, false, "is not a number (group names are looked up on the node at load time, so write the numeric gid)")
+	},
+	vNum:     func(v string) (string, string) { return int32Value(v, false, false, "is not a number") },
+	vSession: func(v string) (string, string) { return int32Value(v, true, true, "is not a number or unset") },
+	vInode: func(v string) (string, string) {
 		if n, ok := cNumber(v, false); ok {
 			return strconv.FormatUint(uint64(n), 10), ""
 		}
 		return "", fmt.Sprintf("%q is not a number", v)
-	case vSession:
-		if v == "unset" {
-			return "-1", ""
-		}
-		if n, ok := cNumber(v, true); ok {
-			return strconv.Itoa(int(int32(n))), ""
-		}
-		return "", fmt.Sprintf("%q is not a number or unset", v)
-	case vExit:
-		return canonExit(v)
-	case vMsgType:
-		// auditctl -l prints known record types by name; Bulwark does not
-		// carry audit's record type table, so numbers stay numbers here and
-		// names are only checked for their shape.
-		if n, ok := cNumber(v, false); ok {
-			return strconv.Itoa(int(int32(n))), ""
-		}
-		if !msgTypeName.MatchString(v) {
-			return "", fmt.Sprintf("%q is not a record type such as EXECVE or a number", v)
-		}
-		return v, ""
-	case vString:
-		return v, ""
-	case vPath:
-		if msg := pathProblem(v); msg != "" {
-			return "", msg
-		}
-		return v, ""
-	case vExe:
-		if msg := pathProblem(v); msg != "" {
-			return "", msg
-		}
-		return v, ""
-	case vArch:
+	},
+	vExit:    canonExit,
+	vMsgType: msgTypeValue,
+	vString:  func(v string) (string, string) { return v, "" },
+	vPath:    pathValue,
+	vExe:     pathValue,
+	vArch: func(v string) (string, string) {
 		m, ok := machineOf(v)
 		if !ok {
 			return "", fmt.Sprintf("unknown architecture %q (b64, b32, x86_64, i386, aarch64, arm ...)", v)
 		}
 		return m.bits, ""
-	case vPerm:
-		return canonPerms(v)
-	case vFileType:
+	},
+	vPerm: canonPerms,
+	vFileType: func(v string) (string, string) {
 		// auditctl reads names only and lists the S_IF* number; the rule
 		// keeps the name so that String reads back, and List prints the number.
 		if _, ok := fileTypes[v]; ok {
 			return v, ""
 		}
 		return "", fmt.Sprintf("unknown file type %q (file, dir, socket, link, character, block, fifo)", v)
-	case vFSType:
-		if n, ok := cNumber(v, false); ok {
-			for fsName, magic := range fsTypes {
-				if magic == n {
-					return fsName, ""
-				}
-			}
-			return strconv.Itoa(int(int32(n))), ""
-		}
-		if _, ok := fsTypes[v]; ok {
-			return v, ""
-		}
-		return "", fmt.Sprintf("unknown file system type %q (debugfs, tracefs or a magic number)", v)
-	case vArg:
+	},
+	vFSType: fsTypeValue,
+	vArg: func(v string) (string, string) {
 		if n, ok := cNumber(v, true); ok {
 			return fmt.Sprintf("0x%X", n), ""
 		}
 		return "", fmt.Sprintf("%q is not a number", v)
-	case vSaddrFam:
+	},
+	vSaddrFam: func(v string) (string, string) {
 		// AF_MAX is 46 in Linux 6.12.
 		if n, ok := cNumber(v, false); ok && n < 46 {
 			return strconv.Itoa(int(n)), ""
 		}
 		return "", fmt.Sprintf("%q is not an address family number below 46 (AF_MAX)", v)
+	},
+}
+
+// int32Value reads a number that auditctl -l prints as a signed 32-bit
+// value; with unset, the word "unset" is -1. want says what v must be.
+func int32Value(v string, signed, unset bool, want string) (string, string) {
+	if unset && v == "unset" {
+		return "-1", ""
 	}
-	return "", fmt.Sprintf("field %s has no value reader", name)
+	if n, ok := cNumber(v, signed); ok {
+		return strconv.Itoa(int(int32(n))), ""
+	}
+	return "", fmt.Sprintf("%q %s", v, want)
+}
+
+// msgTypeValue reads a record type. auditctl -l prints known record types
+// by name; Bulwark does not carry audit's record type table, so numbers
+// stay numbers here and names are only checked for their shape.
+func msgTypeValue(v string) (string, string) {
+	if n, ok := cNumber(v, false); ok {
+		return strconv.Itoa(int(int32(n))), ""
+	}
+	if !msgTypeName.MatchString(v) {
+		return "", fmt.Sprintf("%q is not a record type such as EXECVE or a number", v)
+	}
+	return v, ""
+}
+
+// pathValue reads a path or exe value.
+func pathValue(v string) (string, string) {
+	if msg := pathProblem(v); msg != "" {
+		return "", msg
+	}
+	return v, ""
+}
+
+// fsTypeValue reads a file system type, by name or magic number; a known
+// magic number is listed by its name.
+func fsTypeValue(v string) (string, string) {
+	if n, ok := cNumber(v, false); ok {
+		for fsName, magic := range fsTypes {
+			if magic == n {
+				return fsName, ""
+			}
+		}
+		return strconv.Itoa(int(int32(n))), ""
+	}
+	if _, ok := fsTypes[v]; ok {
+		return v, ""
+	}
+	return "", fmt.Sprintf("unknown file system type %q (debugfs, tracefs or a magic number)", v)
 }
 
 // fileTypes are audit's lib/ftypetab.h: the S_IF* bits, which auditctl -l
