@@ -1,13 +1,12 @@
 package main
 
 import (
-	"cmp"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"slices"
 
 	"github.com/bulwark/bulwark/internal/audit"
 	"github.com/bulwark/bulwark/internal/cliparse"
@@ -58,43 +57,15 @@ func runAudit(stdout, stderr io.Writer, args []string) int {
 	return exitOK
 }
 
-// auditCheck parses, validates and (with root) checks the rule files and
-// returns their auditctl -l listing.
+// auditCheck checks the rule files for target and, with root, against the
+// image tree there, and returns their auditctl -l listing.
 func auditCheck(target, root string, paths []string) (string, error) {
-	// The node loads them merged by augenrules from /etc/audit/rules.d.
-	rules, files, err := audit.Load(target, paths...)
-	if err != nil {
-		return "", err
-	}
-	var problems audit.Errors
-	collect := func(err error) error {
-		var es audit.Errors
-		if errors.As(err, &es) {
-			problems = append(problems, es...)
-			return nil
-		}
-		return err
-	}
-	if err := collect(audit.Validate(rules, target)); err != nil {
-		return "", err
-	}
+	var tree fs.FS
 	if root != "" {
 		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
 			return "", fmt.Errorf("--root %s is not a directory", root)
 		}
-		if err := collect(audit.Check(rules, os.DirFS(root))); err != nil {
-			return "", err
-		}
+		tree = os.DirFS(root)
 	}
-	if len(problems) > 0 {
-		// Validate's and Check's problems, read top to bottom per file.
-		slices.SortStableFunc(problems, func(x, y *audit.Error) int {
-			if c := cmp.Compare(slices.Index(files, x.File), slices.Index(files, y.File)); c != 0 {
-				return c
-			}
-			return cmp.Compare(x.Line, y.Line)
-		})
-		return "", problems
-	}
-	return audit.List(rules, target)
+	return audit.CheckFiles(target, tree, paths...)
 }
