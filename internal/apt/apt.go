@@ -194,3 +194,17 @@ func (s Source) Deb822() string {
 	}
 	return b.String()
 }
+
+// MmdebstrapArgs are the options every tree Bulwark assembles with
+// mmdebstrap shares (the image's rootfs, the tool root, the bench's plain
+// image): as root, into a directory, for the Debian arch debArch, without
+// Recommends, with dpkg's unsafe-io (the tree is thrown away if the
+// assembly fails), installing include besides the variant's packages.
+// The caller adds its hooks, then the suite, the target and the sources.
+func MmdebstrapArgs(variant, debArch string, include []string) []string {
+	return []string{
+		"--mode=root", "--variant=" + variant, "--format=directory", "--architectures=" + debArch,
+		"--aptopt=APT::Install-Recommends \"false\"", "--dpkgopt=force-unsafe-io",
+		"--include=" + strings.Join(include, ","),
+	}
+}

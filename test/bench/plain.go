@@ -16,6 +16,7 @@ import (
 
 	"github.com/vincent-petithory/dataurl"
 
+	"github.com/bulwark/bulwark/internal/apt"
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/layout"
@@ -251,12 +252,7 @@ func (b *bench) buildPlain(ctx context.Context, a, dir string) error {
 	defer logf.Close()
 	// The plain image takes packages the lock does not have (plainExtra),
 	// so it installs from the release's suites, not from the package cache.
-	args := []string{
-		"--mode=root", "--variant=apt", "--format=directory", "--architectures=" + target.Debian,
-		"--aptopt=APT::Install-Recommends \"false\"", "--dpkgopt=force-unsafe-io",
-		"--include=" + strings.Join(pkgs, ","),
-		b.spec.Debian.Release, rootfs,
-	}
+	args := append(apt.MmdebstrapArgs("apt", target.Debian, pkgs), b.spec.Debian.Release, rootfs)
 	args = append(args, b.spec.Debian.Source().Lines()...)
 	err = runlog.Run(ctx, runlog.Cmd{Name: "mmdebstrap", Log: logf, Env: []string{"LC_ALL=C.UTF-8"}, Args: args})
 	if err != nil {

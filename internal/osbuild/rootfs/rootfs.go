@@ -55,12 +55,8 @@ func Build(ctx context.Context, opts Options) error {
 	includes := apt.Pins(opts.Pins)
 	q := shellQuote
 	const hook = "/etc/kernel/postinst.d/dracut"
-	args := []string{
-		"--mode=root", "--variant=essential", "--verbose", "--format=directory",
-		"--architectures=" + opts.Arch.Debian,
-		"--aptopt=APT::Install-Recommends \"false\"",
-		"--dpkgopt=force-unsafe-io",
-		"--include=" + strings.Join(includes, ","),
+	args := append(apt.MmdebstrapArgs("essential", opts.Arch.Debian, includes), []string{
+		"--verbose",
 		// Divert dracut's kernel hook: the real one runs once, below.
 		"--essential-hook=mkdir -p \"$1/etc/kernel/postinst.d\" && chroot \"$1\" dpkg-divert --quiet --local --rename --divert " + hook + ".bulwark --add " + hook + " && printf '#!/bin/sh\\nexit 0\\n' > \"$1" + hook + "\" && chmod 755 \"$1" + hook + "\"",
 		"--customize-hook=rm -f \"$1" + hook + "\" && chroot \"$1\" dpkg-divert --quiet --local --rename --remove " + hook,
@@ -69,7 +65,7 @@ func Build(ctx context.Context, opts Options) error {
 			" --drivers " + q(strings.Join(opts.Drivers, " ")) +
 			" --kver \"$kver\" /boot/initrd.img; echo \"I: initrd for $kver: $(stat -c %s \"$1/boot/initrd.img\") bytes\"",
 		opts.Release, opts.Out, opts.Repo,
-	}
+	}...)
 	if opts.SemoduleRecorder != "" {
 		rec := opts.Out + ".semodule"
 		if err := os.WriteFile(rec, []byte(opts.SemoduleRecorder), 0o755); err != nil {

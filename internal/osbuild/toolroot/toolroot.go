@@ -65,11 +65,7 @@ func Ensure(ctx context.Context, cache cachedir.Dir, s Spec, log func(string)) (
 		return "", err
 	}
 	log(fmt.Sprintf("assembling tool root (%d packages) in %s", len(inc), dir))
-	err = runlog.Run(ctx, runlog.Cmd{Name: "mmdebstrap", Args: []string{
-		"--mode=root", "--variant=essential", "--format=directory", "--architectures=" + s.Arch,
-		"--aptopt=APT::Install-Recommends \"false\"", "--dpkgopt=force-unsafe-io",
-		"--include=" + strings.Join(inc, ","), s.Release, tmp, repo,
-	}, OnLine: func(l string) {
+	err = runlog.Run(ctx, runlog.Cmd{Name: "mmdebstrap", Args: append(apt.MmdebstrapArgs("essential", s.Arch, inc), s.Release, tmp, repo), OnLine: func(l string) {
 		if strings.HasPrefix(l, "I: ") && !strings.HasPrefix(l, "I: running") {
 			log(strings.TrimPrefix(l, "I: "))
 		}
