@@ -30,7 +30,7 @@ func fixtureLock() map[string]Locked {
 func fixtureDoc(t *testing.T, lock map[string]Locked) *spdx.Document {
 	t.Helper()
 	lic := NewLicenses()
-	debs, err := Debs("testdata/root/var/lib/dpkg/status", "testdata/root/usr/share/doc", lock, lic)
+	debs, err := Debs("testdata/root/var/lib/dpkg/status", []string{"testdata/root/usr/share/doc"}, lock, lic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestDebsRefusesWhatTheLockDoesNotSay(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			lock := fixtureLock()
 			tc.edit(lock)
-			_, err := Debs("testdata/root/var/lib/dpkg/status", "testdata/root/usr/share/doc", lock, NewLicenses())
+			_, err := Debs("testdata/root/var/lib/dpkg/status", []string{"testdata/root/usr/share/doc"}, lock, NewLicenses())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}
