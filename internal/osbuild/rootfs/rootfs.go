@@ -31,8 +31,10 @@ type Options struct {
 	Release string            // the image's release, mmdebstrap's suite argument
 	Repo    string            // sources.list line of a repository holding exactly Pins
 	Pins    map[string]string // package → exact version, from the lock
-	// AptSources becomes the image's /etc/apt/sources.list.d/debian.sources
+	// AptSources becomes the tree's /etc/apt/sources.list.d/debian.sources
 	// (the release's real suites), replacing the build's local repository.
+	// The image does not keep it: osbuild's trim step removes /etc/apt with
+	// the package manager (the cached rootfs still has it).
 	AptSources string
 	Drivers    []string  // kernel modules the initrd carries
 	Out        string    // directory to create; must not exist
