@@ -133,4 +133,3 @@ func dlopenNote(ef *elf.File) ([]string, error) {
 }
 
 func align4(n uint32) uint32 { return (n + 3) &^ 3 }
-

@@ -1,97 +1,19 @@
 package nopkg
 
 import (
-	"bufio"
 	"fmt"
-	"io"
+	"maps"
 	"slices"
 	"sort"
-	"strings"
 
-	"pault.ag/go/debian/dependency"
+	"github.com/bulwark/bulwark/internal/dpkgstatus"
 )
-
-// pkg is one installed package as dpkg's status file records it.
-type pkg struct {
-	Name, Version string
-	Essential     bool
-	// Relations are the package's Pre-Depends, Depends and Recommends, each
-	// a list of alternatives (package or virtual names). Recommends count:
-	// Debian lists dlopen()ed libraries there.
-	Relations [][]string
-	Provides  []string
-}
-
-// readStatus parses dpkg's status file and returns the installed packages
-// by name. dpkg writes every field this reads on one line.
-func readStatus(r io.Reader) (map[string]*pkg, error) {
-	out := map[string]*pkg{}
-	var cur *pkg
-	var status string
-	var errs []string
-	flush := func() {
-		if cur != nil && cur.Name != "" && strings.HasSuffix(status, " installed") {
-			out[cur.Name] = cur
-		}
-		cur, status = &pkg{}, ""
-	}
-	flush()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if l == "" {
-			flush()
-			continue
-		}
-		k, v, ok := strings.Cut(l, ":")
-		if !ok || strings.HasPrefix(l, " ") {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		switch k {
-		case "Package":
-			cur.Name = v
-		case "Version":
-			cur.Version = v
-		case "Status":
-			status = v
-		case "Essential":
-			cur.Essential = v == "yes"
-		case "Pre-Depends", "Depends", "Recommends", "Provides":
-			d, err := dependency.Parse(v)
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("package %s: %s: %v", cur.Name, k, err))
-				continue
-			}
-			for _, rel := range d.Relations {
-				var alt []string
-				for _, p := range rel.Possibilities {
-					alt = append(alt, p.Name)
-				}
-				if k == "Provides" {
-					cur.Provides = append(cur.Provides, alt...)
-				} else {
-					cur.Relations = append(cur.Relations, alt)
-				}
-			}
-		}
-	}
-	flush()
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return out, nil
-}
 
 // graph is what decides which packages go: the installed packages, the
 // files each owns (paths on the node, symlinked directories resolved) and
 // the dynamic ELF objects of the tree.
 type graph struct {
-	pkgs  map[string]*pkg
+	pkgs  map[string]*dpkgstatus.Package
 	files map[string][]string // package → its files
 	elf   map[string]object   // path → object
 	owner map[string][]string // path → packages listing it
@@ -202,7 +124,7 @@ func (g *graph) needed(d string, gone map[string]bool) string {
 	if len(sonames) == 0 {
 		return ""
 	}
-	for _, path := range sortedKeys(g.elf) {
+	for _, path := range slices.Sorted(maps.Keys(g.elf)) {
 		if g.ownedOnlyBy(path, gone, d) {
 			continue
 		}
@@ -241,20 +163,11 @@ func (g *graph) ownedOnlyBy(path string, gone map[string]bool, extra string) boo
 	return true
 }
 
-func sortedPkgs(m map[string]*pkg) []*pkg {
-	out := make([]*pkg, 0, len(m))
+func sortedPkgs(m map[string]*dpkgstatus.Package) []*dpkgstatus.Package {
+	out := make([]*dpkgstatus.Package, 0, len(m))
 	for _, p := range m {
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }

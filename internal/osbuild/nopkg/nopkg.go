@@ -14,15 +14,18 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 
+	"github.com/bulwark/bulwark/internal/dpkgstatus"
 	"github.com/bulwark/bulwark/internal/nodepaths"
 )
 
@@ -31,7 +34,7 @@ var Managers = []string{"apt", "dpkg"}
 
 // StatusFile is dpkg's database of installed packages, relative to the
 // save directory as to the image root.
-const StatusFile = "var/lib/dpkg/status"
+const StatusFile = dpkgstatus.Path
 
 // Options says what to remove from where.
 type Options struct {
@@ -62,15 +65,9 @@ type Result struct {
 
 // Remove takes the package manager out of the tree at o.Root.
 func Remove(o Options) (*Result, error) {
-	statusPath := filepath.Join(o.Root, StatusFile)
-	f, err := os.Open(statusPath)
+	pkgs, err := dpkgstatus.ReadFile(filepath.Join(o.Root, StatusFile))
 	if err != nil {
-		return nil, fmt.Errorf("reading dpkg status: %w", err)
-	}
-	pkgs, err := readStatus(f)
-	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", "/"+StatusFile, err)
+		return nil, err
 	}
 	if pkgs["dpkg"] == nil {
 		return nil, fmt.Errorf("/%s: dpkg is not installed: not a Debian tree", StatusFile)
@@ -218,7 +215,7 @@ func Left(root string) []string {
 // library left with the package manager.
 func (g *graph) checkLoads(root string, removed map[string]string) error {
 	var errs []error
-	for _, p := range sortedKeys(g.elf) {
+	for _, p := range slices.Sorted(maps.Keys(g.elf)) {
 		if _, err := os.Lstat(filepath.Join(root, p)); err != nil {
 			continue // removed
 		}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bulwark/bulwark/internal/dpkgstatus"
 )
 
 const status = `Package: dpkg
@@ -28,36 +30,12 @@ Version: 1.0
 Depends: libapt-pkg7.0
 `
 
-func TestReadStatus(t *testing.T) {
-	pkgs, err := readStatus(strings.NewReader(status))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := pkgs["old-thing"]; ok || len(pkgs) != 2 {
-		t.Errorf("got %d packages, want dpkg and apt (a config-files package is not installed)", len(pkgs))
-	}
-	apt := pkgs["apt"]
-	want := [][]string{{"base-passwd", "adduser"}, {"libapt-pkg7.0"}, {"keyring"}, {"ca-certificates"}}
-	if !slices.EqualFunc(apt.Relations, want, slices.Equal) {
-		t.Errorf("apt relations %v, want %v", apt.Relations, want)
-	}
-	if !slices.Equal(apt.Provides, []string{"apt-transport-https"}) || apt.Version != "3.0.4" || apt.Essential {
-		t.Errorf("apt = %+v", apt)
-	}
-	if d := pkgs["dpkg"]; !d.Essential || len(d.Relations) != 3 {
-		t.Errorf("dpkg = %+v, want Essential with 3 relations", d)
-	}
-	if _, err := readStatus(strings.NewReader("Package: x\nStatus: install ok installed\nDepends: a (>>\n")); err == nil {
-		t.Error("a broken Depends field was accepted")
-	}
-}
-
 // g builds a graph: rel maps package → relations (alternatives joined by
 // "|"), files maps package → its files, elf maps path → soname and needed.
 func g(rel map[string][]string, provides map[string][]string, files map[string][]string, elf map[string]object, wanted ...string) *graph {
-	gr := &graph{pkgs: map[string]*pkg{}, files: files, elf: elf, owner: map[string][]string{}, wanted: map[string]bool{}}
+	gr := &graph{pkgs: map[string]*dpkgstatus.Package{}, files: files, elf: elf, owner: map[string][]string{}, wanted: map[string]bool{}}
 	for n, rs := range rel {
-		p := &pkg{Name: n, Provides: provides[n]}
+		p := &dpkgstatus.Package{Name: n, Provides: provides[n]}
 		for _, r := range rs {
 			p.Relations = append(p.Relations, strings.Split(r, "|"))
 		}

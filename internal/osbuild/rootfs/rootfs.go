@@ -9,7 +9,6 @@
 package rootfs
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/bulwark/bulwark/internal/apt"
 	"github.com/bulwark/bulwark/internal/arch"
+	"github.com/bulwark/bulwark/internal/dpkgstatus"
 	"github.com/bulwark/bulwark/internal/progress"
 	"github.com/bulwark/bulwark/internal/runlog"
 )
@@ -141,38 +141,18 @@ func writeAptSources(root, sources string) error {
 	return nil
 }
 
-// Installed reads the package set from the rootfs's dpkg database.
+// Installed reads the package set (name → version) from the rootfs's dpkg
+// database.
 func Installed(root string) (map[string]string, error) {
-	f, err := os.Open(filepath.Join(root, "var/lib/dpkg/status"))
+	pkgs, err := dpkgstatus.ReadFile(filepath.Join(root, dpkgstatus.Path))
 	if err != nil {
-		return nil, fmt.Errorf("reading dpkg status: %w", err)
+		return nil, err
 	}
-	defer f.Close()
 	got := map[string]string{}
-	var name, version, status string
-	flush := func() {
-		if name != "" && strings.HasSuffix(status, " installed") {
-			got[name] = version
-		}
-		name, version, status = "", "", ""
+	for n, p := range pkgs {
+		got[n] = p.Version
 	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		switch {
-		case l == "":
-			flush()
-		case strings.HasPrefix(l, "Package: "):
-			name = strings.TrimPrefix(l, "Package: ")
-		case strings.HasPrefix(l, "Version: "):
-			version = strings.TrimPrefix(l, "Version: ")
-		case strings.HasPrefix(l, "Status: "):
-			status = strings.TrimPrefix(l, "Status: ")
-		}
-	}
-	flush()
-	return got, sc.Err()
+	return got, nil
 }
 
 // CheckInstalled fails unless the rootfs holds exactly the locked packages,
