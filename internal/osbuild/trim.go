@@ -59,8 +59,12 @@ func (b *build) stepTrim(ctx context.Context, st *progress.Step) error {
 		ds = append(ds, f.String())
 	}
 	st.Printf("dropped set-id bits: %s", strings.Join(ds, ", "))
-	// Removing files touched their directories' times.
+	// Removing files touched their directories' times; /etc/.updated must
+	// still record /usr's (customize wrote it).
 	if err := customize.ClampTimes(root, b.epoch); err != nil {
+		return err
+	}
+	if err := customize.WriteUpdatedStamp(root); err != nil {
 		return err
 	}
 	st.Done("no package manager (%d packages out), %d set-id bits dropped, %d kept (%s)", len(names), len(dropped), len(setid.Keep), keptPaths())
