@@ -1,7 +1,8 @@
 // Package dpkgstatus reads dpkg's database of installed packages
 // (/var/lib/dpkg/status) from an image tree, without running dpkg: the
-// rootfs step checks the tree against the lock with it, and the trim step
-// decides on its relations which packages leave with the package manager.
+// rootfs step checks the tree against the lock with it, the trim step
+// decides on its relations which packages leave with the package manager,
+// and the SBOM lists its packages.
 package dpkgstatus
 
 import (
@@ -20,8 +21,11 @@ const Path = "var/lib/dpkg/status"
 
 // Package is one installed package.
 type Package struct {
-	Name, Version string
-	Essential     bool
+	Name, Version, Architecture string
+	// Source is the Source field as written ("name" or "name (version)"),
+	// "" when the package is built from a source of its own name.
+	Source    string
+	Essential bool
 	// Relations are the package's Pre-Depends, Depends and Recommends, each
 	// a list of alternatives (package or virtual names, versions and
 	// architecture qualifiers dropped). Recommends count: Debian lists
@@ -63,6 +67,10 @@ func Read(r io.Reader) (map[string]*Package, error) {
 			cur.Name = v
 		case "Version":
 			cur.Version = v
+		case "Architecture":
+			cur.Architecture = v
+		case "Source":
+			cur.Source = v
 		case "Status":
 			status = v
 		case "Essential":

@@ -10,24 +10,18 @@ import (
 	"github.com/bulwark/bulwark/internal/dpkgstatus"
 )
 
+// status is the fixture tree's dpkg database (with the packages TestRemove
+// adds): apt needs libapt-pkg7.0 and the keyring, nothing else does.
 const status = `Package: dpkg
 Status: install ok installed
 Essential: yes
 Version: 1.22.22
-Pre-Depends: libc6 (>= 2.38), libzstd1 (>= 1.5.5)
-Depends: tar (>= 1.28-1)
+Depends: tar
 
 Package: apt
 Status: install ok installed
 Version: 3.0.4
-Provides: apt-transport-https (= 3.0.4)
-Depends: base-passwd (>= 3.6.1) | adduser, libapt-pkg7.0 (>= 3.0.4), keyring
-Recommends: ca-certificates
-
-Package: old-thing
-Status: deinstall ok config-files
-Version: 1.0
-Depends: libapt-pkg7.0
+Depends: libapt-pkg7.0 (>= 3.0.4), keyring
 `
 
 // g builds a graph: rel maps package → relations (alternatives joined by

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/bulwark/bulwark/internal/dpkgstatus"
 )
 
 // Deb is one installed Debian package as the SBOM lists it.
@@ -36,32 +40,25 @@ type Locked struct {
 	URL string
 }
 
-// Debs reads the dpkg status database at status and the copyright files
-// under docDirs (the image's /usr/share/doc, and where the build saved
-// those of the packages it removed; the first that has a package's file
-// wins) and returns every installed package, sorted by name, with the
-// lock's facts about its .deb. A package
-// installed but not locked, or installed at another version than locked,
-// is an error: the SBOM must describe exactly what the lock pinned.
+// Debs reads the dpkg status database at status (internal/dpkgstatus) and
+// the copyright files under docDirs (the image's /usr/share/doc, and where
+// the build saved those of the packages it removed; the first that has a
+// package's file wins) and returns every installed package, sorted by
+// name, with the lock's facts about its .deb. A package installed but not
+// locked, or installed at another version than locked, is an error: the
+// SBOM must describe exactly what the lock pinned.
 func Debs(status string, docDirs []string, locked map[string]Locked, lic *Licenses) ([]Deb, error) {
-	f, err := os.Open(status)
+	pkgs, err := dpkgstatus.ReadFile(status)
 	if err != nil {
-		return nil, fmt.Errorf("reading dpkg status: %w", err)
-	}
-	defer f.Close()
-	paras, err := parseDeb822(f)
-	if err != nil {
-		return nil, fmt.Errorf("reading dpkg status %s: %w", status, err)
+		return nil, err
 	}
 	var out []Deb
 	var errs []error
-	for _, p := range paras {
-		if !strings.HasSuffix(p.value("Status"), " installed") {
-			continue
-		}
-		d := Deb{Name: p.value("Package"), Version: p.value("Version"), Arch: p.value("Architecture")}
+	for _, name := range slices.Sorted(maps.Keys(pkgs)) {
+		p := pkgs[name]
+		d := Deb{Name: p.Name, Version: p.Version, Arch: p.Architecture}
 		d.Source, d.SourceVersion = d.Name, d.Version
-		if src := p.value("Source"); src != "" {
+		if src := p.Source; src != "" {
 			name, ver, hasVer := strings.Cut(src, " ")
 			d.Source = name
 			if hasVer {
