@@ -13,6 +13,9 @@ import (
 	"github.com/bulwark/bulwark/internal/setid"
 )
 
+// (This file sorts before teardown_test.go: go test runs files in name
+// order, and TestNoSELinuxDenials must see what the walk below did.)
+
 // walkedFS are the filesystem types whose files are the node's own: ROOT,
 // the verity /usr, the ESP and the tmpfs mounts (/run, /tmp, /dev/shm), and
 // /dev. Kernel views (proc, sysfs, cgroup2, securityfs, ...) and lxcfs's
