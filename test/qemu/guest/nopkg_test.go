@@ -2,6 +2,10 @@
 
 package guest
 
+// This file sorts before teardown_test.go on purpose: go test runs the
+// files in name order, and TestNoSELinuxDenials must see what the walks
+// below did.
+
 import (
 	"io/fs"
 	"os"
@@ -12,9 +16,6 @@ import (
 	"github.com/bulwark/bulwark/internal/osbuild/nopkg"
 	"github.com/bulwark/bulwark/internal/setid"
 )
-
-// (This file sorts before teardown_test.go: go test runs files in name
-// order, and TestNoSELinuxDenials must see what the walk below did.)
 
 // walkedFS are the filesystem types whose files are the node's own: ROOT,
 // the verity /usr, the ESP and the tmpfs mounts (/run, /tmp, /dev/shm), and
