@@ -136,19 +136,36 @@ func Remove(o Options) (*Result, error) {
 		return nil, err
 	}
 	res.Files += len(res.Units)
+	if err := g.removeStatePaths(o.Root, gone, removedSonames, res); err != nil {
+		return nil, err
+	}
+	if err := g.checkLoads(o.Root, removedSonames); err != nil {
+		return nil, err
+	}
+	if left := Left(o.Root); len(left) > 0 {
+		return nil, fmt.Errorf("package manager paths left in the tree: %s", strings.Join(left, ", "))
+	}
+	return res, nil
+}
+
+// removeStatePaths removes what nodepaths.PackageManager names: the
+// managers' databases, configuration, caches and logs, with any file of a
+// package that stays found under them (reported in res.Others). Sonames of
+// libraries removed this way go into removed, for checkLoads.
+func (g *graph) removeStatePaths(root string, gone map[string]bool, removed map[string]string, res *Result) error {
 	for _, pat := range nodepaths.PackageManager {
-		matches, err := filepath.Glob(filepath.Join(o.Root, pat))
+		matches, err := filepath.Glob(filepath.Join(root, pat))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, m := range matches {
 			err := filepath.WalkDir(m, func(p string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
 				}
-				rel := "/" + strings.TrimPrefix(p, strings.TrimSuffix(o.Root, "/")+"/")
+				rel := "/" + strings.TrimPrefix(p, strings.TrimSuffix(root, "/")+"/")
 				if obj, ok := g.elf[rel]; ok && obj.soname != "" {
-					removedSonames[obj.soname] = rel
+					removed[obj.soname] = rel
 				}
 				if !d.IsDir() && !g.ownedOnlyBy(rel, gone, "") && len(g.owner[rel]) > 0 {
 					res.Others = append(res.Others, rel+" ("+strings.Join(g.owner[rel], ", ")+")")
@@ -159,20 +176,14 @@ func Remove(o Options) (*Result, error) {
 				return nil
 			})
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if err := os.RemoveAll(m); err != nil {
-				return nil, fmt.Errorf("removing %s: %w", m, err)
+				return fmt.Errorf("removing %s: %w", m, err)
 			}
 		}
 	}
-	if err := g.checkLoads(o.Root, removedSonames); err != nil {
-		return nil, err
-	}
-	if left := Left(o.Root); len(left) > 0 {
-		return nil, fmt.Errorf("package manager paths left in the tree: %s", strings.Join(left, ", "))
-	}
-	return res, nil
+	return nil
 }
 
 // removeUnitLinks removes the symlinks under /etc/systemd named after a
