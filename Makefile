@@ -110,6 +110,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/audit/
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/seccomp/ && $(GO) test -run '^$$' -fuzz '^FuzzLXC$$' -fuzztime $(FUZZTIME) ./internal/seccomp/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/selinux/
+	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME) ./internal/dpkgstatus/
 	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./internal/osbuild/labels/
 	$(GO) test -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME) ./internal/nodecfg/apply/
 	$(GO) test -run '^$$' -fuzz '^FuzzCopyright$$' -fuzztime $(FUZZTIME) ./internal/osbuild/sbom/ && $(GO) test -run '^$$' -fuzz '^FuzzDeb822$$' -fuzztime $(FUZZTIME) ./internal/osbuild/sbom/

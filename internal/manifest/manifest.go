@@ -42,11 +42,14 @@ type Image struct {
 
 // Package is one installed Debian package: its version, the suite of the
 // release it came from (trixie, trixie-updates, trixie-security) and the
-// SHA256 of the .deb it was installed from.
+// SHA256 of the .deb it was installed from. Removed marks a package the
+// build installed and then took out of the image (the package manager and
+// what only it needed: the node carries no apt or dpkg).
 type Package struct {
 	Version string `json:"version"`
 	Suite   string `json:"suite"`
 	SHA256  string `json:"sha256"`
+	Removed bool   `json:"removed,omitempty"`
 }
 
 // Update merges img into dir/manifest.json and rewrites dir/SHA256SUMS

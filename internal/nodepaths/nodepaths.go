@@ -33,3 +33,17 @@ const (
 // FwCfgNames are the QEMU fw_cfg names first boot reads a config from, in
 // order: CoreOS's and Flatcar's.
 var FwCfgNames = []string{"opt/com.coreos/config", "opt/org.flatcar-linux/config"}
+
+// PackageManager are the paths (shell globs) of apt and dpkg, their
+// databases, configuration, caches and logs. A node is changed by replacing
+// /usr whole, never by installing packages, so none of them may exist on a
+// node: osbuild's trim step removes them (after the SBOM has what it needs
+// from dpkg's database) and fails if any is left, and the guest checks
+// look for them on a booted node.
+var PackageManager = []string{
+	"/usr/bin/apt", "/usr/bin/apt-*", "/usr/bin/dpkg", "/usr/bin/dpkg-*", "/usr/sbin/dpkg-*",
+	"/usr/lib/apt", "/usr/lib/dpkg", "/usr/libexec/dpkg", "/usr/share/apt", "/usr/share/dpkg",
+	"/usr/lib/*/libapt-pkg.so*", "/usr/lib/*/libapt-private.so*",
+	"/etc/apt", "/etc/dpkg", "/var/lib/apt", "/var/lib/dpkg", "/var/cache/apt",
+	"/var/log/apt", "/var/log/dpkg.log", "/var/backups/dpkg.*", "/var/backups/apt.*",
+}

@@ -116,6 +116,7 @@ func Build(ctx context.Context, o BuildOptions) (*manifest.Image, error) {
 		{"binaries: Go programs and unit files", b.stepGoBinaries},
 		{"customize: overlays, units, config", b.stepCustomize},
 		{"security: SELinux modules, seccomp profiles, audit rules", b.stepSecurity},
+		{"trim: no package manager, minimal setuid/setgid set", b.stepTrim},
 		{"label: SELinux file contexts", b.stepLabel},
 		{"usr: EROFS image", b.stepUSR},
 		{"verity: /usr hash tree", b.stepVerity},

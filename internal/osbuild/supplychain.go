@@ -9,6 +9,7 @@ import (
 
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/osbuild/esp"
+	"github.com/bulwark/bulwark/internal/osbuild/nopkg"
 	"github.com/bulwark/bulwark/internal/osbuild/sbom"
 	"github.com/bulwark/bulwark/internal/osbuild/secureboot"
 	"github.com/bulwark/bulwark/internal/outputs"
@@ -41,9 +42,14 @@ func (b *build) stepSBOM(ctx context.Context, st *progress.Step) error {
 		locked[n] = l
 	}
 	lic := sbom.NewLicenses()
-	debs, err := sbom.Debs(b.path("root/var/lib/dpkg/status"), b.path("usr/share/doc"), locked, lic)
+	// The trim step took dpkg's database out of the tree; it saved the
+	// status file and the removed packages' copyright files first.
+	debs, err := sbom.Debs(filepath.Join(b.path(pkgdbDir), nopkg.StatusFile), []string{b.path("usr/share/doc"), b.path(pkgdbDir + "/doc")}, locked, lic)
 	if err != nil {
 		return err
+	}
+	for i := range debs {
+		debs[i].Removed = b.img.Packages[debs[i].Name].Removed
 	}
 	var bins []sbom.GoBinary
 	for _, gb := range b.spec.GoBinaries {

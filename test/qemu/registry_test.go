@@ -30,7 +30,7 @@ var registry = []vmTest{
 		arches:     []string{"x86_64", "aarch64"},
 		timeout:    90 * time.Second,
 		ignition:   "minimal.ign",
-		guestTests: []string{"TestArchitecture", "TestUsrIsReadOnlyVerity", "TestRootGrown", "TestIgnitionVisible", "TestEtcUpToDate", "TestSELinuxMode", "TestNoSELinuxDenials"},
+		guestTests: []string{"TestArchitecture", "TestUsrIsReadOnlyVerity", "TestRootGrown", "TestIgnitionVisible", "TestEtcUpToDate", "TestSELinuxMode", "TestSetIDPrograms", "TestNoPackageManager", "TestNoSELinuxDenials"},
 		guestArgs: func(e *env, r *run) []string {
 			return []string{"-selinux-mode", selinuxMode(e),
 				"-min-root-bytes", strconv.FormatInt(e.manifest.Layout.Get(layout.Root).Size, 10),

@@ -173,11 +173,14 @@ func (t *erofsTree) lstat(rel string) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &node{mode: fi.Mode()}
 	st, ok := fi.Sys().(*erofs.Stat)
 	if !ok {
 		return nil, fmt.Errorf("go-erofs gave no stat for %s", rel)
 	}
+	// The Stat's mode, not FileInfo.Mode: go-erofs (v0.3.1) leaves the
+	// raw S_ISUID/S_ISGID/S_ISVTX bits in the latter, where fs.FileMode
+	// does not read them as set-id or sticky; its Stat converts them.
+	n := &node{mode: st.Mode}
 	if v, ok := st.Xattrs[xattrName]; ok {
 		n.label = []byte(v)
 	}

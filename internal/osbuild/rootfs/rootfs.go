@@ -10,7 +10,6 @@
 package rootfs
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/bulwark/bulwark/internal/apt"
 	"github.com/bulwark/bulwark/internal/arch"
+	"github.com/bulwark/bulwark/internal/dpkgstatus"
 	"github.com/bulwark/bulwark/internal/progress"
 	"github.com/bulwark/bulwark/internal/runlog"
 )
@@ -32,8 +32,10 @@ type Options struct {
 	Release string            // the image's release, mmdebstrap's suite argument
 	Repo    string            // sources.list line of a repository holding exactly Pins
 	Pins    map[string]string // package → exact version, from the lock
-	// AptSources becomes the image's /etc/apt/sources.list.d/debian.sources
+	// AptSources becomes the tree's /etc/apt/sources.list.d/debian.sources
 	// (the release's real suites), replacing the build's local repository.
+	// The image does not keep it: osbuild's trim step removes /etc/apt with
+	// the package manager (the cached rootfs still has it).
 	AptSources string
 	Drivers    []string  // kernel modules the initrd carries
 	Out        string    // directory to create; must not exist
@@ -136,38 +138,18 @@ func writeAptSources(root, sources string) error {
 	return nil
 }
 
-// Installed reads the package set from the rootfs's dpkg database.
+// Installed reads the package set (name → version) from the rootfs's dpkg
+// database.
 func Installed(root string) (map[string]string, error) {
-	f, err := os.Open(filepath.Join(root, "var/lib/dpkg/status"))
+	pkgs, err := dpkgstatus.ReadFile(filepath.Join(root, dpkgstatus.Path))
 	if err != nil {
-		return nil, fmt.Errorf("reading dpkg status: %w", err)
+		return nil, err
 	}
-	defer f.Close()
 	got := map[string]string{}
-	var name, version, status string
-	flush := func() {
-		if name != "" && strings.HasSuffix(status, " installed") {
-			got[name] = version
-		}
-		name, version, status = "", "", ""
+	for n, p := range pkgs {
+		got[n] = p.Version
 	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		switch {
-		case l == "":
-			flush()
-		case strings.HasPrefix(l, "Package: "):
-			name = strings.TrimPrefix(l, "Package: ")
-		case strings.HasPrefix(l, "Version: "):
-			version = strings.TrimPrefix(l, "Version: ")
-		case strings.HasPrefix(l, "Status: "):
-			status = strings.TrimPrefix(l, "Status: ")
-		}
-	}
-	flush()
-	return got, sc.Err()
+	return got, nil
 }
 
 // CheckInstalled fails unless the rootfs holds exactly the locked packages,

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/bulwark/bulwark/internal/dpkgstatus"
 )
 
 // Deb is one installed Debian package as the SBOM lists it.
@@ -23,6 +27,10 @@ type Deb struct {
 	// SHA256, Suite and URL describe the .deb the build installed, from the
 	// lock; URL is where its suite's archive serves it.
 	SHA256, Suite, URL string
+	// Removed says the build installed the package and then took it out
+	// of the image (Bulwark's nodes carry no package manager): the SBOM
+	// lists it as a build tool of the image, not as contained in it.
+	Removed bool
 }
 
 // Locked is what the lock says of one package.
@@ -32,30 +40,25 @@ type Locked struct {
 	URL string
 }
 
-// Debs reads the dpkg status database at status and the copyright files
-// under docDir (the image's /usr/share/doc) and returns every installed
-// package, sorted by name, with the lock's facts about its .deb. A package
-// installed but not locked, or installed at another version than locked,
-// is an error: the SBOM must describe exactly what the lock pinned.
-func Debs(status, docDir string, locked map[string]Locked, lic *Licenses) ([]Deb, error) {
-	f, err := os.Open(status)
+// Debs reads the dpkg status database at status (internal/dpkgstatus) and
+// the copyright files under docDirs (the image's /usr/share/doc, and where
+// the build saved those of the packages it removed; the first that has a
+// package's file wins) and returns every installed package, sorted by
+// name, with the lock's facts about its .deb. A package installed but not
+// locked, or installed at another version than locked, is an error: the
+// SBOM must describe exactly what the lock pinned.
+func Debs(status string, docDirs []string, locked map[string]Locked, lic *Licenses) ([]Deb, error) {
+	pkgs, err := dpkgstatus.ReadFile(status)
 	if err != nil {
-		return nil, fmt.Errorf("reading dpkg status: %w", err)
-	}
-	defer f.Close()
-	paras, err := parseDeb822(f)
-	if err != nil {
-		return nil, fmt.Errorf("reading dpkg status %s: %w", status, err)
+		return nil, err
 	}
 	var out []Deb
 	var errs []error
-	for _, p := range paras {
-		if !strings.HasSuffix(p.value("Status"), " installed") {
-			continue
-		}
-		d := Deb{Name: p.value("Package"), Version: p.value("Version"), Arch: p.value("Architecture")}
+	for _, name := range slices.Sorted(maps.Keys(pkgs)) {
+		p := pkgs[name]
+		d := Deb{Name: p.Name, Version: p.Version, Arch: p.Architecture}
 		d.Source, d.SourceVersion = d.Name, d.Version
-		if src := p.value("Source"); src != "" {
+		if src := p.Source; src != "" {
 			name, ver, hasVer := strings.Cut(src, " ")
 			d.Source = name
 			if hasVer {
@@ -72,7 +75,7 @@ func Debs(status, docDir string, locked map[string]Locked, lic *Licenses) ([]Deb
 			continue
 		}
 		d.SHA256, d.Suite, d.URL = l.SHA256, l.Suite, l.URL
-		if d.License, err = copyrightLicense(filepath.Join(docDir, d.Name, "copyright"), lic); err != nil {
+		if d.License, err = copyrightLicense(docDirs, d.Name, lic); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -85,11 +88,20 @@ func Debs(status, docDir string, locked map[string]Locked, lic *Licenses) ([]Deb
 	return out, nil
 }
 
-// copyrightLicense reads one package's copyright file; a package without
-// one (or with a link that leads nowhere) has NOASSERTION.
-func copyrightLicense(path string, lic *Licenses) (string, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+// copyrightLicense reads one package's copyright file from the first of
+// dirs that has it; a package without one (or with a link that leads
+// nowhere) has NOASSERTION.
+func copyrightLicense(dirs []string, name string, lic *Licenses) (string, error) {
+	var f *os.File
+	var err error
+	var path string
+	for _, d := range dirs {
+		path = filepath.Join(d, name, "copyright")
+		if f, err = os.Open(path); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+	}
+	if f == nil && (err == nil || errors.Is(err, fs.ErrNotExist)) {
 		return NoAssertion, nil
 	}
 	if err != nil {

@@ -99,7 +99,7 @@ func Document(img Image, debs []Deb, bins []GoBinary, lic *Licenses) (*spdx.Docu
 			PackageLicenseDeclared:  orNoAssertion(d.License),
 			PackageCopyrightText:    NoAssertion,
 			PackageSupplier:         &common.Supplier{SupplierType: "Organization", Supplier: "Debian"},
-			PackageComment:          "Debian suite: " + d.Suite,
+			PackageComment:          debComment(d),
 			PackageExternalReferences: []*spdx.PackageExternalReference{{
 				Category: common.CategoryPackageManager, RefType: common.TypePackageManagerPURL, Locator: DebPURL(d, img.Distro),
 			}},
@@ -111,7 +111,11 @@ func Document(img Image, debs []Deb, bins []GoBinary, lic *Licenses) (*spdx.Docu
 			p.PackageChecksums = []common.Checksum{{Algorithm: common.SHA256, Value: d.SHA256}}
 		}
 		doc.Packages = append(doc.Packages, p)
-		rel(imgID, common.TypeRelationshipContains, id)
+		if d.Removed {
+			rel(id, common.TypeRelationshipBuildToolOf, imgID)
+		} else {
+			rel(imgID, common.TypeRelationshipContains, id)
+		}
 	}
 	modIDs := map[Module]common.ElementID{}
 	for _, b := range bins {
@@ -178,6 +182,16 @@ func DebPURL(d Deb, distro string) string {
 		q["distro"] = distro
 	}
 	return packageurl.NewPackageURL(packageurl.TypeDebian, "debian", d.Name, d.Version, packageurl.QualifiersFromMap(q), "").ToString()
+}
+
+// debComment says where a package came from and, for one the build
+// removed, that the image does not hold it.
+func debComment(d Deb) string {
+	c := "Debian suite: " + d.Suite
+	if d.Removed {
+		c += "; installed to build the image, then removed from it (the node carries no package manager)"
+	}
+	return c
 }
 
 func orNoAssertion(s string) string {

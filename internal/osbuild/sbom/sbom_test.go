@@ -30,7 +30,7 @@ func fixtureLock() map[string]Locked {
 func fixtureDoc(t *testing.T, lock map[string]Locked) *spdx.Document {
 	t.Helper()
 	lic := NewLicenses()
-	debs, err := Debs("testdata/root/var/lib/dpkg/status", "testdata/root/usr/share/doc", lock, lic)
+	debs, err := Debs("testdata/root/var/lib/dpkg/status", []string{"testdata/root/usr/share/doc"}, lock, lic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestDebsRefusesWhatTheLockDoesNotSay(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			lock := fixtureLock()
 			tc.edit(lock)
-			_, err := Debs("testdata/root/var/lib/dpkg/status", "testdata/root/usr/share/doc", lock, NewLicenses())
+			_, err := Debs("testdata/root/var/lib/dpkg/status", []string{"testdata/root/usr/share/doc"}, lock, NewLicenses())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}
@@ -213,5 +213,63 @@ func TestReadGoBinary(t *testing.T) {
 	}
 	if _, err := ReadGoBinary(filepath.Join("testdata", "root", "var", "lib", "dpkg", "status"), "/x", ""); err == nil {
 		t.Error("a text file read as a Go binary")
+	}
+}
+
+// TestRemovedPackage: a package the build removed again (the package
+// manager) stays listed, with its license from the copyright file the build
+// saved, as a build tool of the image rather than contained in it.
+func TestRemovedPackage(t *testing.T) {
+	saved := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(saved, "libstdc++6"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyright := "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nCopyright: FSF\nLicense: GPL-3+\n"
+	if err := os.WriteFile(filepath.Join(saved, "libstdc++6", "copyright"), []byte(copyright), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lic := NewLicenses()
+	debs, err := Debs("testdata/root/var/lib/dpkg/status", []string{"testdata/root/usr/share/doc", saved}, fixtureLock(), lic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range debs {
+		if debs[i].Name == "libstdc++6" {
+			debs[i].Removed = true
+			if debs[i].License != "GPL-3.0-or-later" {
+				t.Errorf("libstdc++6 license %q from the saved copyright file, want GPL-3.0-or-later", debs[i].License)
+			}
+		}
+	}
+	img := Image{Name: "container-host", Arch: "x86_64", Version: "2026.11.28", File: "container-host-x86_64.raw",
+		SHA256: strings.Repeat("a", 64), Distro: "trixie", Created: time.Unix(1795858690, 0)}
+	doc, err := Document(img, debs, nil, lic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(doc); err != nil {
+		t.Fatal(err)
+	}
+	rels := map[string]string{}
+	for _, r := range doc.Relationships {
+		rels[string(r.RefA.ElementRefID)+" "+string(r.RefB.ElementRefID)] = r.Relationship
+	}
+	imgID, libID := "Image-container-host-x86-64", "deb-libstdcplusplus6-amd64"
+	if got := rels[libID+" "+imgID]; got != "BUILD_TOOL_OF" {
+		t.Errorf("libstdc++6 → image: %q, want BUILD_TOOL_OF", got)
+	}
+	if got, ok := rels[imgID+" "+libID]; ok {
+		t.Errorf("image → libstdc++6: %q, want no CONTAINS for a removed package", got)
+	}
+	if got := rels[imgID+" deb-systemd-amd64"]; got != "CONTAINS" {
+		t.Errorf("image → systemd: %q, want CONTAINS", got)
+	}
+	for _, p := range doc.Packages {
+		if p.PackageName == "libstdc++6" && !strings.Contains(p.PackageComment, "removed from it") {
+			t.Errorf("libstdc++6 comment %q does not say it was removed", p.PackageComment)
+		}
+	}
+	if err := Check(doc, fixtureLock()); err != nil {
+		t.Errorf("a removed package must still count as listed: %v", err)
 	}
 }
