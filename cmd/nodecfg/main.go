@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
 	"github.com/bulwark/bulwark/internal/atomicfile"
@@ -142,7 +141,7 @@ func run(ctx context.Context, args []string) int {
 			if err := fs.Parse(args[2:]); err != nil {
 				return exitUsage
 			}
-			err = serve(ctx, *policy)
+			err = authz.Serve(ctx, *policy, authz.SocketDir)
 			break
 		}
 		if len(args) < 2 || args[1] != "check" {
@@ -344,47 +343,6 @@ func applyCmd(ctx context.Context, root, config string) error {
 		fmt.Printf("nodecfg: applied %s from %s in %s\n", c.Digest, source, time.Since(start).Round(time.Millisecond))
 	}
 	return nil
-}
-
-// serve runs the authz plugin until ctx ends; SIGHUP reloads the policy.
-func serve(ctx context.Context, policy string) error {
-	p, err := authz.NewPlugin(policy)
-	if err != nil {
-		return err
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		// Reload reports the outcome (taken, or refused and why) itself.
-		for range hup {
-			p.Reload()
-		}
-	}()
-	sock := filepath.Join("/run/docker/plugins", authz.PluginName+".sock")
-	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {
-		return err
-	}
-	os.Remove(sock)
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", sock, err)
-	}
-	defer os.Remove(sock)
-	if err := os.Chmod(sock, 0o600); err != nil {
-		return err
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- p.Handler().Serve(l) }()
-	// Tell systemd the socket exists, so docker.service starts after it.
-	daemon.SdNotify(false, daemon.SdNotifyReady)
-	fmt.Printf("nodecfg: authz plugin %s serving policy %s on %s\n", authz.PluginName, policy, sock)
-	select {
-	case <-ctx.Done():
-		l.Close()
-		return nil
-	case err := <-errc:
-		return err
-	}
 }
 
 // errCheckUsage marks an authz check whose flags describe no request.
