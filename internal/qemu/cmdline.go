@@ -1,8 +1,8 @@
 // Package qemu boots Bulwark images in QEMU for tests and for `make run`: it
 // builds the command line (a pure function, golden-tested per arch), runs
 // the VM on a throw-away overlay with its own firmware variable store, ties
-// the VM's life to the caller, and watches the serial console for readiness
-// markers and failure patterns. Accel decides between KVM and TCG for every
+// the VM's life to the caller, and watches the serial console and the report
+// port for readiness markers and failure patterns. Accel decides between KVM and TCG for every
 // caller alike, by running the firmware under KVM once per host boot.
 package qemu
 

@@ -189,8 +189,8 @@ func (vm *VM) Wait(ctx context.Context) error {
 	}
 }
 
-// Console collects the serial console's lines, each with the time it was
-// read, and lets callers wait for a marker while failing fast on fatal
+// Console collects the lines of the serial console and of the report port
+// (Config.Report), each with the time it was read, and lets callers wait for a marker while failing fast on fatal
 // patterns. The times let a test judge the harness against the guest's own
 // progress rather than against a wall-clock limit.
 type Console struct {

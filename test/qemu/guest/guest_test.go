@@ -2,8 +2,9 @@
 
 // Package guest holds the checks that run inside a booted Bulwark VM. The
 // harness cross-compiles this package's test binary for the guest arch,
-// hands it to the VM through fw_cfg and reads `go test -v` output back from
-// the serial console. Flags carry what the host expects.
+// hands it to the VM on a read-only check disk and reads `go test -v`
+// output back from the report port (qemu.ReportPort). Flags carry what the
+// host expects.
 package guest
 
 import (
