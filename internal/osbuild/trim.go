@@ -59,8 +59,8 @@ func (b *build) stepTrim(ctx context.Context, st *progress.Step) error {
 		ds = append(ds, f.String())
 	}
 	st.Printf("dropped set-id bits: %s", strings.Join(ds, ", "))
-	// Removing files touched their directories' times; /etc/.updated must
-	// still record /usr's (customize wrote it).
+	// The tree's last change before labelling: clamp the times removing
+	// files touched, then stamp /etc as up to date with this /usr, once.
 	if err := customize.ClampTimes(root, b.epoch); err != nil {
 		return err
 	}

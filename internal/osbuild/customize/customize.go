@@ -38,8 +38,8 @@ type Options struct {
 	OSRelease                  map[string]string // extra os-release fields (IMAGE_ID, ...)
 	Epoch                      time.Time         // every mtime is clamped to this
 	// Tools is the native tool root. With it, Apply also creates the
-	// sysusers.d users and stamps /etc as up to date with /usr (see
-	// updated.go); tests of the file work leave it empty.
+	// sysusers.d users (see updated.go); tests of the file work leave it
+	// empty.
 	Tools string
 }
 
@@ -106,13 +106,7 @@ func Apply(ctx context.Context, o Options) error {
 	if err := removeMachineState(o.Root); err != nil {
 		return err
 	}
-	if err := ClampTimes(o.Root, o.Epoch); err != nil {
-		return err
-	}
-	if o.Tools != "" {
-		return WriteUpdatedStamp(o.Root)
-	}
-	return nil
+	return ClampTimes(o.Root, o.Epoch)
 }
 
 // removeMachineState deletes what must differ per node or per build run.

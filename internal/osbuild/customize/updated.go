@@ -17,9 +17,10 @@ import (
 // with the /usr whose modification time it records.
 const UpdatedStamp = "etc/.updated"
 
-// Apply (with Options.Tools) does at build time what the first boot would otherwise do
-// before sysinit.target, under units with ConditionNeedsUpdate=/etc, and
-// then says so the way systemd-update-done does. Those units are
+// The build does what the first boot would otherwise do before
+// sysinit.target, under units with ConditionNeedsUpdate=/etc, and then says
+// so the way systemd-update-done does (WriteUpdatedStamp, called by the
+// last step that changes the tree, osbuild's trim). Those units are
 // systemd-sysusers (its users are created here, with trixie's own
 // systemd-sysusers from the tool root), ldconfig (dpkg's triggers made
 // /etc/ld.so.cache when the packages were installed) and
@@ -30,6 +31,9 @@ const UpdatedStamp = "etc/.updated"
 // they run as usual. /var's stamp is left alone: the journal's message
 // catalog is built there at first boot (the build removes it to stay
 // reproducible).
+
+// sysusers creates the sysusers.d users in root with trixie's own
+// systemd-sysusers from the tool root.
 func sysusers(ctx context.Context, tools, root string) error {
 	if err := toolroot.Run(ctx, tools, []toolroot.Bind{{Src: root, Dst: "/mnt/image"}}, "systemd-sysusers", "--root=/mnt/image"); err != nil {
 		return fmt.Errorf("systemd-sysusers: %w", err)
