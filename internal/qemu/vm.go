@@ -98,21 +98,23 @@ func Start(ctx context.Context, c Config, logPath string, tee io.Writer) (*VM, e
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
 	vm := &VM{cmd: cmd, Console: newConsole(), done: make(chan struct{})}
+	// QEMU has exited once its stdout ends and Wait returns; Wait only after
+	// every read from the pipe (os/exec closes it).
 	exited := make(chan struct{})
-	var streams sync.WaitGroup
-	streams.Add(1)
 	go func() {
-		defer streams.Done()
 		w := io.Writer(logf)
 		if tee != nil {
 			w = io.MultiWriter(logf, tee)
 		}
 		vm.Console.consume(io.TeeReader(stdout, w))
+		vm.waitErr = cmd.Wait()
+		close(exited)
 	}()
+	var report sync.WaitGroup
 	if c.Report {
-		streams.Add(1)
+		report.Add(1)
 		go func() {
-			defer streams.Done()
+			defer report.Done()
 			defer os.RemoveAll(sockDir)
 			conn, err := dialReport(c.reportSocket, exited)
 			if err != nil {
@@ -120,13 +122,10 @@ func Start(ctx context.Context, c Config, logPath string, tee io.Writer) (*VM, e
 				return
 			}
 			defer conn.Close()
-			rlog, err := os.Create(strings.TrimSuffix(logPath, filepath.Ext(logPath)) + "-report" + filepath.Ext(logPath))
-			if err != nil {
-				vm.Console.add("qemu: report port log: " + err.Error())
-				rlog = nil
-			}
 			var r io.Reader = conn
-			if rlog != nil {
+			if rlog, err := os.Create(strings.TrimSuffix(logPath, filepath.Ext(logPath)) + "-report" + filepath.Ext(logPath)); err != nil {
+				vm.Console.add("qemu: report port log: " + err.Error())
+			} else {
 				defer rlog.Close()
 				r = io.TeeReader(conn, rlog)
 			}
@@ -134,9 +133,8 @@ func Start(ctx context.Context, c Config, logPath string, tee io.Writer) (*VM, e
 		}()
 	}
 	go func() {
-		vm.waitErr = cmd.Wait()
-		close(exited)
-		streams.Wait()
+		<-exited
+		report.Wait()
 		logf.Close()
 		vm.Console.close()
 		close(vm.done)
