@@ -7,6 +7,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/coreos/go-systemd/v22/unit"
 )
 
 // Console markers printed by the check unit.
@@ -94,7 +96,7 @@ func CheckCredentials(args []string) []Credential {
 // --wait` does not make the boot wait for the script itself.
 func ScriptCredentials(name, description, script string) []Credential {
 	port := "/dev/virtio-ports/" + ReportPort
-	unit := fmt.Sprintf(`[Unit]
+	text := fmt.Sprintf(`[Unit]
 Description=%s
 After=multi-user.target %s
 Requires=%s
@@ -107,27 +109,14 @@ StandardError=inherit
 ExecStart=/bin/sh -c %s
 `, description, deviceUnit(port), deviceUnit(port), port, UnitQuote(script))
 	return []Credential{
-		{Name: "systemd.extra-unit." + name + ".service", Value: []byte(unit)},
+		{Name: "systemd.extra-unit." + name + ".service", Value: []byte(text)},
 		{Name: "systemd.unit-dropin.multi-user.target", Value: []byte("[Unit]\nWants=" + name + ".service\n")},
 	}
 }
 
 // deviceUnit is systemd's device unit name for the device node path, as
 // `systemd-escape --path --suffix=device` spells it.
-func deviceUnit(path string) string {
-	var b strings.Builder
-	for i, c := range []byte(strings.Trim(path, "/")) {
-		switch {
-		case c == '/':
-			b.WriteByte('-')
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.' && i > 0, c == ':':
-			b.WriteByte(c)
-		default:
-			fmt.Fprintf(&b, `\x%02x`, c)
-		}
-	}
-	return b.String() + ".device"
-}
+func deviceUnit(path string) string { return unit.UnitNamePathEscape(path) + ".device" }
 
 // FailingUnitCredentials adds a unit that fails at boot, to prove that the
 // harness notices and reports a failed unit.
