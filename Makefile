@@ -75,7 +75,9 @@ test-image: deps build ## check $(OUT)/<name>-$(ARCH).raw with sgdisk, verityset
 
 test-qemu: deps ## boot $(OUT)/<name>-$(ARCH).raw in QEMU and run the guest checks
 	@test -f $(IMAGE) || $(MAKE) image ARCH=$(ARCH)
-	$(GO) test -tags qemu -count=1 -timeout 60m ./test/qemu/ -image $(abspath $(IMAGE)) -arch $(ARCH) -spec $(abspath $(SPEC)) -cache $(abspath $(CACHE)) -v
+	@rm -f $(OUT)/qemu-tests/$(ARCH)/summary.txt
+	$(GO) test -tags qemu -count=1 -timeout 60m ./test/qemu/ -image $(abspath $(IMAGE)) -arch $(ARCH) -spec $(abspath $(SPEC)) -cache $(abspath $(CACHE)) -v \
+		|| { rc=$$?; cat $(OUT)/qemu-tests/$(ARCH)/summary.txt 2>/dev/null; exit $$rc; }
 
 PHASES := $(OUT)/test-phases.tsv
 test: ## everything: unit, root-only, image checks and both architectures' QEMU tests; ends with a table of each phase's time

@@ -49,7 +49,7 @@ type env struct {
 	checkFiles map[string]string
 }
 
-func setup(t *testing.T) *env {
+func setup(t testing.TB) *env {
 	t.Helper()
 	if *imagePath == "" {
 		t.Fatal("-image is required (make test-qemu passes it)")
@@ -111,7 +111,7 @@ func setup(t *testing.T) *env {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	p, err := qemu.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -131,9 +131,9 @@ type vmTest struct {
 	// than silently not running), and guestArgs adds flags.
 	guestTests []string
 	guestArgs  func(e *env, r *run) []string
-	setup      func(t *testing.T, e *env, r *run)
+	setup      func(t testing.TB, e *env, r *run)
 	creds      []qemu.Credential
-	host       func(t *testing.T, e *env, r *run)
+	host       func(t testing.TB, e *env, r *run)
 	// wantFail, if set, means the boot must fail with this in the error,
 	// reported promptly once the console has shown the failure (see
 	// failFastLag), not after waiting out the timeout.
@@ -143,7 +143,7 @@ type vmTest struct {
 	reboot bool
 	// expect, if set, judges a finished boot instead of the default rule
 	// (running, no failed units, no console problems, guest checks pass).
-	expect func(t *testing.T, res *result)
+	expect func(t testing.TB, res *result)
 	// secureBoot boots with the arch's Secure Boot firmware, its variable
 	// store in setup mode, and first lets the image enroll its keys (a
 	// boot that ends when systemd-boot resets after enrolling).
@@ -174,12 +174,17 @@ type result struct {
 	elapsed       time.Duration
 }
 
-func artifactDir(t *testing.T, arch string) string {
+// archArtifacts is where one arch's runs keep their artifacts and summary.
+func archArtifacts(arch string) string {
 	base := *artifacts
 	if base == "" {
 		base, _ = filepath.Abs("../../out/qemu-tests")
 	}
-	d := filepath.Join(base, arch, strings.ReplaceAll(t.Name(), "/", "_"))
+	return filepath.Join(base, arch)
+}
+
+func artifactDir(t testing.TB, arch string) string {
+	d := filepath.Join(archArtifacts(arch), strings.ReplaceAll(t.Name(), "/", "_"))
 	os.RemoveAll(d)
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		t.Fatal(err)
@@ -189,7 +194,7 @@ func artifactDir(t *testing.T, arch string) string {
 
 // boot runs one VM to completion and returns what it reported, or the
 // harness error (fatal console pattern, timeout, early exit).
-func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
+func boot(t testing.TB, e *env, tc vmTest) (*result, *run, error) {
 	timeout := time.Duration(float64(tc.timeout) * qemu.Scale(e.arch, e.kvm))
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+time.Minute)
 	defer cancel()
@@ -251,7 +256,7 @@ func boot(t *testing.T, e *env, tc vmTest) (*result, *run, error) {
 
 // runVM boots cfg once, runs the host checks after readiness and collects
 // the guest's report.
-func runVM(ctx context.Context, t *testing.T, e *env, tc vmTest, r *run, cfg qemu.Config, timeout time.Duration, logName string) (*result, error) {
+func runVM(ctx context.Context, t testing.TB, e *env, tc vmTest, r *run, cfg qemu.Config, timeout time.Duration, logName string) (*result, error) {
 	start := time.Now()
 	t.Logf("booting %s (%s, timeout %s); console: %s", filepath.Base(e.image), map[bool]string{true: "KVM", false: "TCG"}[cfg.KVM], timeout, filepath.Join(r.dir, logName))
 	vm, err := qemu.Start(ctx, cfg, filepath.Join(r.dir, logName), nil)
@@ -321,7 +326,7 @@ func shownAt(err error, r *run) time.Time {
 	return r.vm.Console.LastLineAt()
 }
 
-func runVMTest(t *testing.T, e *env, tc vmTest) {
+func runVMTest(t testing.TB, e *env, tc vmTest) {
 	start := time.Now()
 	res, r, err := boot(t, e, tc)
 	reported := time.Now()
@@ -381,12 +386,33 @@ func resultError(res *result) error {
 		msgs = append(msgs, fmt.Sprintf("console %s: %s", p.Pattern, p.Line))
 	}
 	if res.checkExit != "0" {
-		msgs = append(msgs, fmt.Sprintf("guest checks exited %q:\n    %s", res.checkExit, strings.Join(res.checkOut, "\n    ")))
+		msgs = append(msgs, fmt.Sprintf("guest checks exited %q; failed: %s", res.checkExit, strings.Join(failedGuestTests(res.checkOut), ", ")))
 	}
 	if len(msgs) == 0 {
 		return nil
 	}
+	// The guest's whole output goes last: the lines that say what failed
+	// lead (the run summary keeps an error's first lines).
+	if res.checkExit != "0" {
+		msgs = append(msgs, "guest checks' output:\n    "+strings.Join(res.checkOut, "\n    "))
+	}
 	return fmt.Errorf("%s", strings.Join(msgs, "\n"))
+}
+
+// failedGuestTests names the guest tests whose "--- FAIL" lines are in
+// out, or says that none did (the check binary itself failed).
+func failedGuestTests(out []string) []string {
+	var names []string
+	for _, l := range out {
+		if _, name, ok := strings.Cut(strings.TrimSpace(l), "--- FAIL: "); ok {
+			name, _, _ = strings.Cut(name, " ")
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return []string{"no guest test (the check binary did not finish)"}
+	}
+	return names
 }
 
 // sha256File hashes p; an unreadable file hashes as "unreadable", which no

@@ -73,7 +73,7 @@ authz:
 `
 
 // mintNodePKI makes the node test's certificates.
-func mintNodePKI(t *testing.T, now time.Time) *nodePKI {
+func mintNodePKI(t testing.TB, now time.Time) *nodePKI {
 	var p nodePKI
 	must := func(x *pki.Pair, err error) *pki.Pair {
 		if err != nil {
@@ -94,7 +94,7 @@ func mintNodePKI(t *testing.T, now time.Time) *nodePKI {
 
 // noCNClient is a client certificate from ca with a DNS SAN and an empty
 // subject: what a CA that issues SAN-only certificates hands out.
-func noCNClient(t *testing.T, ca *pki.Pair, now time.Time) *pki.Pair {
+func noCNClient(t testing.TB, ca *pki.Pair, now time.Time) *pki.Pair {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func noCNClient(t *testing.T, ca *pki.Pair, now time.Time) *pki.Pair {
 // setupNode mints certificates, renders the node spec with nodecfg's
 // renderer (which carries no floor in the config: the node adds it) and
 // hands the config to the VM through fw_cfg.
-func setupNode(t *testing.T, e *env, r *run) {
+func setupNode(t testing.TB, e *env, r *run) {
 	now := time.Now()
 	p := mintNodePKI(t, now)
 	dir := filepath.Join(r.dir, "node")
@@ -154,7 +154,7 @@ const (
 	authzCheckKey  = "authz-alice-key.pem"
 )
 
-func useConfig(t *testing.T, r *run, ign string, raw []byte, p *nodePKI) {
+func useConfig(t testing.TB, r *run, ign string, raw []byte, p *nodePKI) {
 	if err := os.WriteFile(ign, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func useConfig(t *testing.T, r *run, ign string, raw []byte, p *nodePKI) {
 // setupHandWrittenNode writes the node's Ignition config by hand, as a
 // person or another tool would, with no nodecfg involved: its daemon.json
 // has the listeners and TLS keys and nothing of the floor.
-func setupHandWrittenNode(t *testing.T, e *env, r *run) {
+func setupHandWrittenNode(t testing.TB, e *env, r *run) {
 	p := mintNodePKI(t, time.Now())
 	file := func(path string, mode int, data []byte) string {
 		return fmt.Sprintf(`{"path":%q,"overwrite":true,"mode":%d,"contents":{"source":"data:;base64,%s"}}`, path, mode, base64.StdEncoding.EncodeToString(data))
@@ -190,7 +190,7 @@ func setupHandWrittenNode(t *testing.T, e *env, r *run) {
 	useConfig(t, r, filepath.Join(dir, "handwritten.ign"), []byte(raw), p)
 }
 
-func tlsConfig(t *testing.T, ca, client *pki.Pair) *tls.Config {
+func tlsConfig(t testing.TB, ca, client *pki.Pair) *tls.Config {
 	cert, err := tls.X509KeyPair(client.CertPEM, client.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +200,7 @@ func tlsConfig(t *testing.T, ca, client *pki.Pair) *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
 }
 
-func dockerClient(t *testing.T, addr string, tc *tls.Config) *client.Client {
+func dockerClient(t testing.TB, addr string, tc *tls.Config) *client.Client {
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 5 * time.Minute}
 	c, err := client.NewClientWithOpts(client.WithHost("tcp://"+addr), client.WithHTTPClient(hc), client.WithScheme("https"), client.WithAPIVersionNegotiation())
 	if err != nil {
@@ -212,7 +212,7 @@ func dockerClient(t *testing.T, addr string, tc *tls.Config) *client.Client {
 // checkNodeFromHost is the outside view of a configured node: alice runs a
 // container over TLS, bob may look but not create, a certificate from
 // another CA and a plain TCP client get nothing. It then releases the guest.
-func checkNodeFromHost(t *testing.T, e *env, r *run) {
+func checkNodeFromHost(t testing.TB, e *env, r *run) {
 	p := r.pki
 	addr := fmt.Sprintf("127.0.0.1:%d", r.forwards[2376])
 	defer func() {
@@ -329,7 +329,7 @@ func checkNodeFromHost(t *testing.T, e *env, r *run) {
 
 // runToEnd starts a container, waits for it and fails the test with its
 // output unless it exits 0.
-func runToEnd(ctx context.Context, t *testing.T, c *client.Client, who, id string) {
+func runToEnd(ctx context.Context, t testing.TB, c *client.Client, who, id string) {
 	if err := c.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		t.Fatalf("%s: container start: %v", who, err)
 	}
@@ -351,7 +351,7 @@ func runToEnd(ctx context.Context, t *testing.T, c *client.Client, who, id strin
 
 // setupBadNode renders a good config and then swaps in another CA's
 // certificate, as a botched provisioning would: nodecfg must refuse it.
-func setupBadNode(t *testing.T, e *env, r *run) {
+func setupBadNode(t testing.TB, e *env, r *run) {
 	setupNode(t, e, r)
 	raw, err := os.ReadFile(r.ignition)
 	if err != nil {
@@ -367,7 +367,7 @@ func setupBadNode(t *testing.T, e *env, r *run) {
 
 // expectFailedClosed: the first-boot unit failed, docker is not running,
 // nothing of the config was written, and the console says why.
-func expectFailedClosed(t *testing.T, res *result) {
+func expectFailedClosed(t testing.TB, res *result) {
 	if res.state != "degraded" || !strings.Contains(res.failed, "nodecfg-firstboot.service") {
 		t.Errorf("state %q, failed units %q; want degraded with nodecfg-firstboot.service failed", res.state, res.failed)
 	}

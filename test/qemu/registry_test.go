@@ -83,7 +83,7 @@ var registry = []vmTest{
 		arches:     []string{"x86_64", "aarch64"},
 		timeout:    120 * time.Second,
 		guestTests: []string{"TestDockerNotRunning", "TestNoNodeFilesWritten", "TestNoSELinuxDenials"},
-		setup: func(t *testing.T, e *env, r *run) {
+		setup: func(t testing.TB, e *env, r *run) {
 			setupBadNode(t, e, r)
 			floor := filepath.Join(r.dir, "floor.json")
 			os.WriteFile(floor, dockerfloor.Embedded(), 0o644)
@@ -102,7 +102,7 @@ var registry = []vmTest{
 		arches:     []string{"x86_64", "aarch64"},
 		timeout:    120 * time.Second,
 		secureBoot: true,
-		setup:      func(t *testing.T, e *env, r *run) { useSigned(t, e, r) },
+		setup:      func(t testing.TB, e *env, r *run) { useSigned(t, e, r) },
 		guestTests: []string{"TestArchitecture", "TestSecureBoot", "TestUsrIsReadOnlyVerity", "TestSELinuxMode", "TestNoSELinuxDenials"},
 		guestArgs:  func(e *env, r *run) []string { return []string{"-selinux-mode", selinuxMode(e)} },
 	},
@@ -154,17 +154,24 @@ func selinuxMode(e *env) string {
 
 func TestVM(t *testing.T) {
 	e := setup(t)
+	var sum summary
 	for _, tc := range registry {
 		t.Run(tc.name, func(t *testing.T) {
 			if !slices.Contains(tc.arches, e.arch) {
 				t.Skipf("registered for %v only", tc.arches)
 			}
+			rt, done := sum.start(t)
+			defer done()
 			if err := missingGuestTests(tc.name, tc.guestTests, e.guestTests); err != nil {
-				t.Fatal(err)
+				rt.Fatal(err)
 			}
-			runVMTest(t, e, tc)
+			runVMTest(rt, e, tc)
 		})
 	}
+	if err := sum.write(archArtifacts(e.arch)); err != nil {
+		t.Error(err)
+	}
+	t.Logf("%s", sum.String())
 }
 
 // TestRegistryNamesExistingGuestTests checks every entry against the guest
@@ -193,7 +200,7 @@ func TestRegistryNamesExistingGuestTests(t *testing.T) {
 
 // checkSSHBanner proves from the host that the guest's forwarded port
 // reaches sshd, which generated its host keys on this first boot.
-func checkSSHBanner(t *testing.T, e *env, r *run) {
+func checkSSHBanner(t testing.TB, e *env, r *run) {
 	addr := fmt.Sprintf("127.0.0.1:%d", r.forwards[22])
 	var last error
 	for i := 0; i < 10; i++ {
@@ -217,7 +224,7 @@ func checkSSHBanner(t *testing.T, e *env, r *run) {
 
 // corruptUSR flips one byte of /usr/bin/docker's data inside USR-A, in the
 // VM's overlay only, and records the offset within the verity device.
-func corruptUSR(t *testing.T, e *env, r *run) {
+func corruptUSR(t testing.TB, e *env, r *run) {
 	usr := e.manifest.Layout.Get(layout.USRA)
 	raw := *imagePath
 	img := filepath.Join(r.dir, "usr.img")

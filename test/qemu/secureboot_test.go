@@ -47,7 +47,7 @@ var (
 // (once per run): the image under test is unsigned, as `make image`
 // builds it without keys. The warm cache makes this a build of well under
 // a minute on top of the boots.
-func signedImage(t *testing.T, e *env, r *run) *signed {
+func signedImage(t testing.TB, e *env, r *run) *signed {
 	t.Helper()
 	signedMu.Lock()
 	defer signedMu.Unlock()
@@ -89,7 +89,7 @@ func signedImage(t *testing.T, e *env, r *run) *signed {
 }
 
 // useSigned puts the VM on an overlay of the signed image.
-func useSigned(t *testing.T, e *env, r *run) *signed {
+func useSigned(t testing.TB, e *env, r *run) *signed {
 	t.Helper()
 	s := signedImage(t, e, r)
 	var err error
@@ -107,7 +107,7 @@ const enrolledMarker = "Custom Secure Boot keys successfully enrolled"
 // store: systemd-boot finds /loader/keys/auto, enrolls it and resets,
 // which ends QEMU (-no-reboot). The variable store then holds the keys,
 // for the boot the test is about.
-func enroll(ctx context.Context, t *testing.T, r *run, cfg qemu.Config, timeout time.Duration) error {
+func enroll(ctx context.Context, t testing.TB, r *run, cfg qemu.Config, timeout time.Duration) error {
 	t.Helper()
 	logPath := filepath.Join(r.dir, "console-enroll.log")
 	start := time.Now()
@@ -131,7 +131,7 @@ func enroll(ctx context.Context, t *testing.T, r *run, cfg qemu.Config, timeout 
 
 // espFiles reads the files a Secure Boot image's ESP holds (the build
 // writes exactly these) from the raw image at raw.
-func espFiles(t *testing.T, e *env, s *signed) map[string][]byte {
+func espFiles(t testing.TB, e *env, s *signed) map[string][]byte {
 	t.Helper()
 	a, err := arch.Lookup(e.arch)
 	if err != nil {
@@ -172,7 +172,7 @@ func espFiles(t *testing.T, e *env, s *signed) map[string][]byte {
 
 // signedPESize is where a signed PE binary ends: after its certificate
 // table, which sbsign appends last.
-func signedPESize(t *testing.T, name string, b []byte) int {
+func signedPESize(t testing.TB, name string, b []byte) int {
 	t.Helper()
 	f, err := pe.NewFile(bytes.NewReader(b))
 	if err != nil {
@@ -192,7 +192,7 @@ func signedPESize(t *testing.T, name string, b []byte) int {
 	return end
 }
 
-func readESPFile(t *testing.T, fs filesystem.FileSystem, p string) []byte {
+func readESPFile(t testing.TB, fs filesystem.FileSystem, p string) []byte {
 	f, err := fs.OpenFile(p, os.O_RDONLY)
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +213,7 @@ func rawOf(s *signed) string { return strings.TrimSuffix(s.image, ".qcow2") + ".
 
 // changeUKIByte flips one byte in the middle of the signed UKI, in the VM's
 // overlay only: the signature no longer matches the image's hash.
-func changeUKIByte(t *testing.T, e *env, r *run) {
+func changeUKIByte(t testing.TB, e *env, r *run) {
 	s := useSigned(t, e, r)
 	raw := rawOf(s)
 	uki := espFiles(t, e, s)[ukiPath(s.manifest)]
@@ -246,7 +246,7 @@ func changeUKIByte(t *testing.T, e *env, r *run) {
 // foreignUKI replaces the UKI, in the VM's overlay only, with the same UKI
 // signed by the foreign key set: systemd-boot stays signed by the enrolled
 // db, so it is the UKI the firmware must refuse.
-func foreignUKI(t *testing.T, e *env, r *run) {
+func foreignUKI(t testing.TB, e *env, r *run) {
 	s := useSigned(t, e, r)
 	files := espFiles(t, e, s)
 	p := ukiPath(s.manifest)
