@@ -14,6 +14,8 @@ GO ?= go
 # day); strict fails naming every such package (release builds).
 LOCK ?= refresh
 # osbuild links trixie's libseccomp statically (scripts/libseccomp.sh says why).
+# The cache's layout is internal/osbuild/cachedir's; this one entry is spelled
+# here because it must exist before any Go program of the repo builds.
 LIBSECCOMP := $(abspath $(CACHE))/host/libseccomp
 export PKG_CONFIG_PATH := $(LIBSECCOMP)/pkgconfig
 

@@ -30,7 +30,7 @@ func TestCommandGolden(t *testing.T) {
 			}
 			c.Disk, c.Vars = "/vm/overlay.qcow2", "/vm/efivars.fd"
 			c.FwCfg = map[string]string{"opt/com.coreos/config": "/vm/node.ign"}
-			c.ExtraDisks = []ExtraDisk{{Path: "/vm/check.disk", Serial: GuestCheckSerial}}
+			c.ExtraDisks = []ExtraDisk{{Path: "/vm/check.disk", Serial: "bulwark-check"}}
 			c.Forwards = []Forward{{Host: 2222, Guest: 22}, {Host: 2376, Guest: 2376}}
 			c.Credentials = []Credential{{Name: "a.b", Value: []byte("x")}}
 			bin, args, err := Command(c)
@@ -76,14 +76,6 @@ func TestCommandErrors(t *testing.T) {
 				t.Error("Command accepted a bad config")
 			}
 		})
-	}
-}
-
-func TestUnitQuote(t *testing.T) {
-	got := UnitQuote("echo \"$x\" 50%\nnext")
-	want := `"echo \"$$x\" 50%%; next"`
-	if got != want {
-		t.Errorf("UnitQuote = %s, want %s", got, want)
 	}
 }
 

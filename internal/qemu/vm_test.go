@@ -38,7 +38,7 @@ func TestConsoleErrorAt(t *testing.T) {
 				c.close()
 			}
 			defer w.Close()
-			_, err := c.WaitFor(context.Background(), MarkerReady, 300*time.Millisecond)
+			_, err := c.WaitFor(context.Background(), "BULWARK-READY", 300*time.Millisecond)
 			var ce *ConsoleError
 			if !errors.As(err, &ce) || !strings.Contains(ce.Reason, tc.wantReason) {
 				t.Fatalf("got %v; want a console error %q", err, tc.wantReason)

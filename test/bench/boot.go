@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bulwark/bulwark/internal/qemu"
+	"github.com/bulwark/bulwark/internal/qemu/checkunit"
 )
 
 // Console markers of the bench's own marker unit, passed to the guest as
@@ -69,7 +70,7 @@ func benchCredentials() []qemu.Credential {
 		`echo "` + markerBlame + ` $(systemd-analyze blame --no-pager 2>&1 | grep -v '\.device$' | head -n` + strconv.Itoa(blameUnits) + ` | sed 's/^ *//' | paste -sd';' -)"`,
 		`echo "` + markerChain + ` $(systemd-analyze critical-chain --no-pager docker.service 2>&1 | tail -n +3 | sed 's/^[^[:alnum:]]*//' | paste -sd';' -)"`,
 	}, "\n")
-	return qemu.ScriptCredentials("bulwark-bench", "Bulwark bench boot marker", script)
+	return checkunit.Script("bulwark-bench", "Bulwark bench boot marker", script)
 }
 
 // markerList splits a list marker's line ("MARKER 16.5s a.service;2.1s

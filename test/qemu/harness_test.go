@@ -23,6 +23,7 @@ import (
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
 	"github.com/bulwark/bulwark/internal/qemu"
+	"github.com/bulwark/bulwark/internal/qemu/checkunit"
 )
 
 var (
@@ -99,7 +100,7 @@ func setup(t testing.TB) *env {
 	if err := os.WriteFile(auditList, []byte(list), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.checkFiles = map[string]string{qemu.GuestCheckBinary: e.guestBin, "busybox": filepath.Join(bb, "root/usr/bin/busybox"), "audit.rules": auditList}
+	e.checkFiles = map[string]string{checkunit.Binary: e.guestBin, "busybox": filepath.Join(bb, "root/usr/bin/busybox"), "audit.rules": auditList}
 	accel, err := qemu.Accel(context.Background(), e.arch)
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +214,7 @@ func boot(t testing.TB, e *env, tc vmTest) (*result, *run, error) {
 	checkDisk := filepath.Join(r.dir, "guestcheck.disk")
 	files := maps.Clone(e.checkFiles)
 	maps.Copy(files, r.checkFiles)
-	if err := qemu.GuestCheckDisk(files, checkDisk); err != nil {
+	if err := checkunit.Disk(files, checkDisk); err != nil {
 		t.Fatal(err)
 	}
 	m := qemu.Machine{Arch: e.arch, KVM: e.kvm, SecureBoot: tc.secureBoot, Ignition: r.ignition}
@@ -224,12 +225,12 @@ func boot(t testing.TB, e *env, tc vmTest) (*result, *run, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.ExtraDisks = []qemu.ExtraDisk{{Path: checkDisk, Serial: qemu.GuestCheckSerial}}
+	cfg.ExtraDisks = []qemu.ExtraDisk{{Path: checkDisk, Serial: checkunit.Serial}}
 	cfg.Report = true
 	for g, h := range r.forwards {
 		cfg.Forwards = append(cfg.Forwards, qemu.Forward{Host: h, Guest: g})
 	}
-	cfg.Credentials = append(qemu.CheckCredentials(args), tc.creds...)
+	cfg.Credentials = append(checkunit.Credentials(args), tc.creds...)
 	if tc.secureBoot {
 		if err := enroll(ctx, t, r, cfg, timeout); err != nil {
 			return nil, r, err
@@ -241,7 +242,7 @@ func boot(t testing.TB, e *env, tc vmTest) (*result, *run, error) {
 	}
 	// Boot the same disk again: the node must come up the same way without
 	// applying its config a second time.
-	cfg.Credentials = append(qemu.CheckCredentials(append(args, "-second-boot")), tc.creds...)
+	cfg.Credentials = append(checkunit.Credentials(append(args, "-second-boot")), tc.creds...)
 	res2, err := runVM(ctx, t, e, tc, r, cfg, timeout, "console-boot2.log")
 	if err != nil {
 		return nil, r, fmt.Errorf("second boot: %w", err)
@@ -267,13 +268,13 @@ func runVM(ctx context.Context, t testing.TB, e *env, tc vmTest, r *run, cfg qem
 	defer vm.Kill()
 	os.WriteFile(filepath.Join(r.dir, "qemu-cmdline.txt"), []byte(vm.CommandLine()+"\n"), 0o644)
 	res := &result{}
-	line, err := vm.Console.WaitFor(ctx, qemu.MarkerReady, timeout)
+	line, err := vm.Console.WaitFor(ctx, checkunit.MarkerReady, timeout)
 	if err != nil {
 		return nil, err
 	}
 	res.elapsed = time.Since(start)
 	t.Logf("ready after %s: %s", res.elapsed.Round(100*time.Millisecond), line)
-	for _, f := range strings.Fields(strings.TrimPrefix(line, qemu.MarkerReady)) {
+	for _, f := range strings.Fields(strings.TrimPrefix(line, checkunit.MarkerReady)) {
 		if v, ok := strings.CutPrefix(f, "state="); ok {
 			res.state = v
 		}
@@ -284,7 +285,7 @@ func runVM(ctx context.Context, t testing.TB, e *env, tc vmTest, r *run, cfg qem
 	if tc.host != nil {
 		tc.host(t, e, r)
 	}
-	if _, err := vm.Console.WaitFor(ctx, qemu.MarkerDone, timeout-res.elapsed); err != nil {
+	if _, err := vm.Console.WaitFor(ctx, checkunit.MarkerDone, timeout-res.elapsed); err != nil {
 		return nil, err
 	}
 	if err := vm.Wait(ctx); err != nil && ctx.Err() != nil {
@@ -292,11 +293,11 @@ func runVM(ctx context.Context, t testing.TB, e *env, tc vmTest, r *run, cfg qem
 	}
 	lines := vm.Console.Lines()
 	for _, l := range lines {
-		if _, v, ok := strings.Cut(l, qemu.MarkerCheck); ok {
+		if _, v, ok := strings.Cut(l, checkunit.MarkerCheck); ok {
 			res.checkOut = append(res.checkOut, v)
 		}
-		if i := strings.Index(l, qemu.MarkerExit); i >= 0 {
-			res.checkExit = strings.TrimSpace(strings.TrimPrefix(l[i:], qemu.MarkerExit))
+		if i := strings.Index(l, checkunit.MarkerExit); i >= 0 {
+			res.checkExit = strings.TrimSpace(strings.TrimPrefix(l[i:], checkunit.MarkerExit))
 		}
 	}
 	os.WriteFile(filepath.Join(r.dir, "guest-checks.txt"), []byte(strings.Join(res.checkOut, "\n")+"\n"), 0o644)

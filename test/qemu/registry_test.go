@@ -19,7 +19,7 @@ import (
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/layout"
-	"github.com/bulwark/bulwark/internal/qemu"
+	"github.com/bulwark/bulwark/internal/qemu/checkunit"
 )
 
 // registry lists the VM tests. Timeouts are for KVM; the harness scales
@@ -131,7 +131,7 @@ var registry = []vmTest{
 		arches:     []string{"x86_64"},
 		timeout:    90 * time.Second,
 		guestTests: []string{"TestArchitecture"},
-		creds:      qemu.FailingUnitCredentials(),
+		creds:      checkunit.FailingUnit(),
 		wantFail:   "bulwark-broken.service",
 	},
 	{
@@ -139,7 +139,7 @@ var registry = []vmTest{
 		arches:     []string{"x86_64"},
 		timeout:    90 * time.Second,
 		guestTests: []string{"TestArchitecture"},
-		creds:      qemu.PanicCredentials(),
+		creds:      checkunit.Panic(),
 		wantFail:   "fatal console pattern kernel panic",
 	},
 }

@@ -11,6 +11,10 @@
 //	debs/sha256/<sha256>.deb    locked .debs by content (pkgcache)
 //	apt/<debarch>/              apt's state for resolving a lock
 //	host/<name>/                host-side Debian packages (scripts/fetch-deb.sh)
+//	host/libseccomp/            trixie's libseccomp for linking osbuild: the
+//	                            one name spelled outside Go, by the Makefile
+//	                            (LIBSECCOMP), since it must exist before any
+//	                            Go program of the repo can build
 //	work-<spec>-<arch>-*/       one build's scratch space
 //	repo-tools-*/               a throw-away repository for a tool root
 //

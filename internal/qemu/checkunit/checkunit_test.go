@@ -1,8 +1,10 @@
-package qemu
+package checkunit
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/bulwark/bulwark/internal/qemu"
 )
 
 func TestDeviceUnit(t *testing.T) {
@@ -20,11 +22,11 @@ func TestDeviceUnit(t *testing.T) {
 // The check unit writes to the report port and waits for its device: a
 // unit on the serial console lost its markers to getty's vhangup.
 func TestCheckUnitOnReportPort(t *testing.T) {
-	creds := CheckCredentials([]string{"-test.run", "X"})
+	creds := Credentials([]string{"-test.run", "X"})
 	unit := string(creds[0].Value)
 	for _, want := range []string{
-		"\nStandardOutput=file:/dev/virtio-ports/" + ReportPort + "\n",
-		"\nRequires=" + deviceUnit("/dev/virtio-ports/"+ReportPort) + "\n",
+		"\nStandardOutput=file:/dev/virtio-ports/" + qemu.ReportPort + "\n",
+		"\nRequires=" + deviceUnit("/dev/virtio-ports/"+qemu.ReportPort) + "\n",
 	} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("check unit lacks %q:\n%s", strings.TrimSpace(want), unit)
@@ -32,5 +34,13 @@ func TestCheckUnitOnReportPort(t *testing.T) {
 	}
 	if strings.Contains(unit, "tty") {
 		t.Errorf("check unit still uses a tty:\n%s", unit)
+	}
+}
+
+func TestUnitQuote(t *testing.T) {
+	got := UnitQuote("echo \"$x\" 50%\nnext")
+	want := `"echo \"$$x\" 50%%; next"`
+	if got != want {
+		t.Errorf("UnitQuote = %s, want %s", got, want)
 	}
 }

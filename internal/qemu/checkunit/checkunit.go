@@ -1,4 +1,9 @@
-package qemu
+// Package checkunit is the test harness's side of a guest: the unit that
+// SMBIOS credentials add to a booting image to report its state and run
+// the cross-compiled check binary, and the disk that carries the binary.
+// It is test support, kept apart from package qemu, the product's VM
+// runner (osbuild boot), which never adds anything to a guest.
+package checkunit
 
 import (
 	"archive/tar"
@@ -9,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
+
+	"github.com/bulwark/bulwark/internal/qemu"
 )
 
 // Console markers printed by the check unit.
@@ -19,24 +26,24 @@ const (
 	MarkerDone  = "BULWARK-DONE"
 )
 
-// GuestCheckSerial names the raw virtio disk that carries the guest check
+// Serial names the raw virtio disk that carries the guest check
 // binary and its data files, as a tar archive. A disk, not fw_cfg: fw_cfg
 // reads from sysfs go a byte at a time through port I/O, which under TCG
 // takes minutes for a few MiB.
-const GuestCheckSerial = "bulwark-check"
+const Serial = "bulwark-check"
 
-// GuestCheckDir is where the check unit unpacks the check disk in the guest.
-const GuestCheckDir = "/run/bulwark-check"
+// Dir is where the check unit unpacks the check disk in the guest.
+const Dir = "/run/bulwark-check"
 
-// GuestCheckBinary is the name of the check binary on the check disk.
-const GuestCheckBinary = "guestcheck.test"
+// Binary is the name of the check binary on the check disk.
+const Binary = "guestcheck.test"
 
-// GuestCheckDisk writes a tar archive of files (name in the archive → host
+// Disk writes a tar archive of files (name in the archive → host
 // path) to path for use as the guest check disk. Files are written in name
 // order, all mode 0755 (they are programs or data read by root).
-func GuestCheckDisk(files map[string]string, path string) error {
-	if _, ok := files[GuestCheckBinary]; !ok {
-		return fmt.Errorf("guest check disk: no %s", GuestCheckBinary)
+func Disk(files map[string]string, path string) error {
+	if _, ok := files[Binary]; !ok {
+		return fmt.Errorf("guest check disk: no %s", Binary)
 	}
 	out, err := os.Create(path)
 	if err != nil {
@@ -65,37 +72,37 @@ func GuestCheckDisk(files map[string]string, path string) error {
 	return out.Close()
 }
 
-// CheckCredentials returns the SMBIOS credentials that add the harness's
+// Credentials returns the SMBIOS credentials that add the harness's
 // check unit to a booting guest and pull it into multi-user.target. The unit
 // waits until the boot has finished, reports the system state and failed
 // units, unpacks the check disk (if any) and runs its check binary with args, and
 // powers the guest off. Nothing of it is in the image.
-func CheckCredentials(args []string) []Credential {
+func Credentials(args []string) []qemu.Credential {
 	script := strings.Join([]string{
 		`state=$(systemctl is-system-running --wait)`,
 		`failed=$(systemctl --failed --no-legend --plain | cut -d" " -f1 | paste -sd, -)`,
 		`echo "` + MarkerReady + ` state=$state failed=$failed"`,
-		`f=/dev/disk/by-id/virtio-` + GuestCheckSerial,
-		`d=` + GuestCheckDir,
+		`f=/dev/disk/by-id/virtio-` + Serial,
+		`d=` + Dir,
 		// The check output streams to the console as it comes, so a hung
 		// check shows where it hangs; the exit code travels through a file
 		// because the shell is dash (no PIPESTATUS).
 		`if [ -b $f ]; then mkdir -p $d && tar -xf $f -C $d && cd $d && ` +
-			`{ ./` + GuestCheckBinary + ` -test.v -test.timeout=20m ` + shellWords(args) + ` 2>&1; echo $? >$d/rc; } | sed -u "s/^/` + MarkerCheck + `/"; ` +
+			`{ ./` + Binary + ` -test.v -test.timeout=20m ` + shellWords(args) + ` 2>&1; echo $? >$d/rc; } | sed -u "s/^/` + MarkerCheck + `/"; ` +
 			`echo "` + MarkerExit + ` $(cat $d/rc)"; fi`,
 		`echo ` + MarkerDone,
 		`systemctl --no-block poweroff`,
 	}, "\n")
-	return ScriptCredentials("bulwark-check", "Bulwark test harness check", script)
+	return Script("bulwark-check", "Bulwark test harness check", script)
 }
 
-// ScriptCredentials returns SMBIOS credentials that add a unit
+// Script returns SMBIOS credentials that add a unit
 // name.service running script with its output on the report port (the VM
-// needs Config.Report), ordered after multi-user.target and pulled in by
+// needs qemu.Config.Report), ordered after multi-user.target and pulled in by
 // it. Type=exec, so a script that waits on `systemctl is-system-running
 // --wait` does not make the boot wait for the script itself.
-func ScriptCredentials(name, description, script string) []Credential {
-	port := "/dev/virtio-ports/" + ReportPort
+func Script(name, description, script string) []qemu.Credential {
+	port := "/dev/virtio-ports/" + qemu.ReportPort
 	text := fmt.Sprintf(`[Unit]
 Description=%s
 After=multi-user.target %s
@@ -108,7 +115,7 @@ StandardOutput=file:%s
 StandardError=inherit
 ExecStart=/bin/sh -c %s
 `, description, deviceUnit(port), deviceUnit(port), port, UnitQuote(script))
-	return []Credential{
+	return []qemu.Credential{
 		{Name: "systemd.extra-unit." + name + ".service", Value: []byte(text)},
 		{Name: "systemd.unit-dropin.multi-user.target", Value: []byte("[Unit]\nWants=" + name + ".service\n")},
 	}
@@ -118,19 +125,19 @@ ExecStart=/bin/sh -c %s
 // `systemd-escape --path --suffix=device` spells it.
 func deviceUnit(path string) string { return unit.UnitNamePathEscape(path) + ".device" }
 
-// FailingUnitCredentials adds a unit that fails at boot, to prove that the
+// FailingUnit adds a unit that fails at boot, to prove that the
 // harness notices and reports a failed unit.
-func FailingUnitCredentials() []Credential {
-	return []Credential{
+func FailingUnit() []qemu.Credential {
+	return []qemu.Credential{
 		{Name: "systemd.extra-unit.bulwark-broken.service", Value: []byte("[Unit]\nDescription=Deliberately broken unit\n[Service]\nType=oneshot\nExecStart=/bin/false\n")},
 		{Name: "systemd.unit-dropin.sysinit.target", Value: []byte("[Unit]\nWants=bulwark-broken.service\n")},
 	}
 }
 
-// PanicCredentials adds a unit that crashes the kernel through sysrq, to
+// Panic adds a unit that crashes the kernel through sysrq, to
 // prove that the harness fails fast on a panic instead of waiting it out.
-func PanicCredentials() []Credential {
-	return []Credential{
+func Panic() []qemu.Credential {
+	return []qemu.Credential{
 		{Name: "systemd.extra-unit.bulwark-panic.service", Value: []byte("[Unit]\nDescription=Deliberate kernel panic\nDefaultDependencies=no\n[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger'\n")},
 		{Name: "systemd.unit-dropin.sysinit.target", Value: []byte("[Unit]\nWants=bulwark-panic.service\n")},
 	}
