@@ -241,3 +241,119 @@ func readInt(path string) (uint64, error) {
 	}
 	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 }
+
+// expectedDenials lists the audit records (their "audit(TIME:SERIAL)" ids)
+// of denials a check provoked on purpose; TestNoSELinuxDenials skips those
+// records and only those.
+const expectedDenials = "/run/bulwark-check/expected-denials"
+
+// TestAuthzRefusedShadow makes the running plugin, in its real domain, try
+// to read /etc/shadow: its policy file becomes a link to /etc/shadow and
+// the plugin is told to reload. The kernel must refuse the read (a denial
+// record naming bulwark_authz_t and shadow_t), the plugin must keep serving
+// with the policy it had, and the real policy file is put back and reloaded.
+func TestAuthzRefusedShadow(t *testing.T) {
+	const policy = "/etc/bulwark/authz/policy.json"
+	keep := policy + ".bulwark-check"
+	pid := unitPID(t, "bulwark-authz.service")
+	if err := os.Rename(policy, keep); err != nil {
+		t.Fatal(err)
+	}
+	restore := func() {
+		os.Remove(policy)
+		if err := os.Rename(keep, policy); err != nil {
+			t.Errorf("putting the policy back: %v", err)
+		}
+		reloadAuthz(t)
+	}
+	defer restore()
+	if err := os.Symlink("/etc/shadow", policy); err != nil {
+		t.Fatal(err)
+	}
+	start := auditSize(t)
+	reloadAuthz(t)
+	var found []string
+	for i := 0; i < 20 && len(found) == 0; i++ {
+		time.Sleep(500 * time.Millisecond)
+		found = auditDenials(t, start, "scontext=system_u:system_r:"+authzDomain+":", "tcontext=system_u:object_r:shadow_t:")
+	}
+	if len(found) == 0 {
+		t.Fatalf("no denial of bulwark_authz_t reading shadow_t after the reload")
+	}
+	for _, l := range found {
+		t.Logf("refused: %s", l)
+		if !strings.Contains(l, fmt.Sprintf(" pid=%d ", pid)) || !strings.Contains(l, "permissive=0") {
+			t.Errorf("the denial is not the plugin's (pid %d) or was not enforced: %s", pid, l)
+		}
+	}
+	f, err := os.OpenFile(expectedDenials, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range found {
+		fmt.Fprintln(f, auditID(l))
+	}
+	f.Close()
+	if after := unitPID(t, "bulwark-authz.service"); after != pid {
+		t.Errorf("the plugin restarted (pid %d, was %d): a refused reload must keep it serving", after, pid)
+	}
+}
+
+func reloadAuthz(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "systemctl", "reload", "bulwark-authz.service").CombinedOutput(); err != nil {
+		t.Fatalf("systemctl reload bulwark-authz: %v\n%s", err, out)
+	}
+}
+
+func auditSize(t *testing.T) int64 {
+	t.Helper()
+	fi, err := os.Stat("/var/log/audit/audit.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// auditDenials returns the AVC denial records written to the audit log
+// after offset that contain every one of want.
+func auditDenials(t *testing.T, offset int64, want ...string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/var/log/audit/audit.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(b)) < offset {
+		offset = 0 // rotated
+	}
+	var out []string
+	for _, l := range strings.Split(string(b[offset:]), "\n") {
+		if !strings.HasPrefix(l, "type=AVC") || !strings.Contains(l, "denied") {
+			continue
+		}
+		all := true
+		for _, w := range want {
+			all = all && strings.Contains(l, w)
+		}
+		if all {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// auditID is a record's "audit(TIME:SERIAL)", the same in the audit log
+// and the kernel log.
+func auditID(l string) string {
+	i := strings.Index(l, "audit(")
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(l[i:], ")")
+	if j < 0 {
+		return ""
+	}
+	return l[i : i+j+1]
+}
