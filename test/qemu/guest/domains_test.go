@@ -67,7 +67,7 @@ func TestServiceDomains(t *testing.T) {
 		importBusybox(t)
 		setBool(t, auditRuntimeBool, true)
 		defer setBool(t, auditRuntimeBool, false)
-		if out, err := docker(t, "run", "--rm", testImage, "true"); err != nil {
+		if out, err := docker(t, "run", "--rm", testImage, "echo", "ok"); err != nil {
 			t.Fatalf("docker run: %v\n%s", err, out)
 		}
 		if !granted(t, runcDomain, "entrypoint") {
