@@ -55,7 +55,7 @@ var registry = []vmTest{
 		timeout: 240 * time.Second,
 		guestTests: []string{"TestNodecfgApplied", "TestDockerUnixSocket", "TestApplyTiming", "TestSELinuxMode", "TestContainerConfinement", "TestHostname",
 			"TestStrictSeccompProfile", "TestLxcfsSurvivesReload", "TestAuditRules", "TestDockerFileModes", "TestWaitForHost",
-			"TestAuthzLoad", "TestAuthzPluginKilled", "TestAuthzPolicyReload", "TestNoSELinuxDenials"},
+			"TestAuthzLoad", "TestAuthzPluginKilled", "TestAuthzPolicyReload", "TestServiceDomains", "TestDomainRefusals", "TestAuthzRefusedShadow", "TestNoSELinuxDenials"},
 		setup: setupNode,
 		guestArgs: func(e *env, r *run) []string {
 			return []string{"-nodecfg-digest", r.extra["digest"], "-selinux-mode", selinuxMode(e),

@@ -4,6 +4,7 @@ package guest
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,6 +29,20 @@ func TestNoSELinuxDenials(t *testing.T) {
 		if strings.Contains(l, "avc:  denied") {
 			denials = append(denials, l)
 		}
+	}
+	// Denials a check provoked on purpose (TestAuthzRefusedShadow) are
+	// skipped by their record id, each matched there against its domain.
+	if b, err := os.ReadFile(expectedDenials); err == nil {
+		expected := strings.Fields(string(b))
+		kept := denials[:0]
+		for _, d := range denials {
+			if id := auditID(d); id != "" && slices.Contains(expected, id) {
+				t.Logf("expected (provoked by a check): record %s", id)
+				continue
+			}
+			kept = append(kept, d)
+		}
+		denials = kept
 	}
 	for i, d := range denials {
 		if i == 200 {
