@@ -26,6 +26,14 @@ const (
 	// Record is where nodecfg apply records the config it applied.
 	Record = "/var/lib/bulwark/nodecfg/applied.json"
 
+	// Dockerd and Runc are where the image keeps the Docker daemon and runc:
+	// in /usr/bin, where Flatcar and the CIS Docker Benchmark (1.1.3, 1.1.18)
+	// have them, and where the audit rules watch them. Debian installs both
+	// in /usr/sbin; the build moves them and leaves links at Debian's paths
+	// (internal/osbuild/customize: MovedToBin).
+	Dockerd = "/usr/bin/dockerd"
+	Runc    = "/usr/bin/runc"
+
 	// OEMConfig is the config file's name on the OEM partition.
 	OEMConfig = "config.ign"
 )
