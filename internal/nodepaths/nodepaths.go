@@ -34,6 +34,11 @@ const (
 	Dockerd = "/usr/bin/dockerd"
 	Runc    = "/usr/bin/runc"
 
+	// ContentTrustProfile sets DOCKER_CONTENT_TRUST=1 for login shells; the
+	// image carries it, and a node spec with docker.contentTrust: false
+	// replaces it with one that sets nothing.
+	ContentTrustProfile = "/etc/profile.d/bulwark-docker-content-trust.sh"
+
 	// OEMConfig is the config file's name on the OEM partition.
 	OEMConfig = "config.ign"
 )
