@@ -43,6 +43,10 @@ const (
 	OEMConfig = "config.ign"
 )
 
+// MovedToBin are the programs Debian installs in /usr/sbin that the image
+// keeps in /usr/bin, with a link left at Debian's path (see Dockerd).
+var MovedToBin = []string{Dockerd, Runc}
+
 // FwCfgNames are the QEMU fw_cfg names first boot reads a config from, in
 // order: CoreOS's and Flatcar's.
 var FwCfgNames = []string{"opt/com.coreos/config", "opt/org.flatcar-linux/config"}

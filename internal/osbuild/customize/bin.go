@@ -8,14 +8,14 @@ import (
 	"github.com/bulwark/bulwark/internal/nodepaths"
 )
 
-// MovedToBin are the programs Debian installs in /usr/sbin that the image
-// keeps in /usr/bin instead, with a relative link left at Debian's path.
-// The CIS Docker Benchmark (and docker-bench-security, which greps
+// MovedToBin (nodepaths.MovedToBin) are the programs Debian installs in
+// /usr/sbin that the image keeps in /usr/bin instead, with a relative link
+// left at Debian's path. The CIS Docker Benchmark (and docker-bench-security, which greps
 // `auditctl -l` for these names) expects the daemon and runc in /usr/bin, as
 // Flatcar has them; an audit watch must sit on the file itself, since the
 // kernel watches a link's own inode. With the file in /usr/bin, a run
 // through either path resolves to the one watched inode.
-var MovedToBin = []string{nodepaths.Dockerd, nodepaths.Runc}
+var MovedToBin = nodepaths.MovedToBin
 
 // moveToBin moves each of MovedToBin from usr/sbin to usr/bin under root. A
 // link already at the /usr/bin path (Debian's runc ships /usr/bin/runc ->
