@@ -40,7 +40,7 @@ func TestAuditCheck(t *testing.T) {
 			good + ":1: /etc/docker does not exist in the image"},
 		{"root is not a directory", []string{"check", "--arch", "x86_64", "--root", good, good}, exitFailed, "", "not a directory"},
 		{"policy directory", []string{"check", "--arch", "aarch64", "-v", "../../policies/audit"}, exitOK,
-			"-w /usr/sbin/dockerd -p rwxa -k docker\n", ""},
+			"-w /usr/bin/dockerd -p rwxa -k docker\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/bulwark/bulwark/internal/imagespec"
+	"github.com/bulwark/bulwark/internal/nodepaths"
 )
 
 const policyDir = "../../policies/audit"
@@ -182,6 +183,10 @@ func newImageTree(rootfs string, spec *imagespec.Spec) (*imageTree, error) {
 	}
 	for _, u := range spec.Units.Files {
 		t.files[filepath.ToSlash(filepath.Join("usr/lib/systemd/system", u))] = spec.UnitFile(u)
+	}
+	// The build moves these from Debian's /usr/sbin to /usr/bin.
+	for _, p := range nodepaths.MovedToBin {
+		t.files[strings.TrimPrefix(p, "/")] = filepath.Join(rootfs, "usr/sbin", filepath.Base(p))
 	}
 	return t, nil
 }

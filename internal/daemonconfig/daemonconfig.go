@@ -265,13 +265,16 @@ const RemapUser = "dockremap"
 // CheckUsernsRange checks a user-namespace remap range: the first
 // subordinate uid and gid and the size of the range. Every id of the range
 // must fit in 32 bits, or the kernel refuses the mapping at container start.
+// The size may be up to 65536, the whole 16-bit id space a container's
+// files commonly use (0 to 65535), which is also Docker's and shadow's
+// default range and the image's (/etc/subuid: dockremap, 100000, 65536).
 func CheckUsernsRange(uid, gid, offset int64) []string {
 	var errs []string
 	if uid < 0 || gid < 0 {
 		errs = append(errs, fmt.Sprintf("uid %d and gid %d must not be negative", uid, gid))
 	}
-	if offset <= 0 || offset >= 65536 {
-		errs = append(errs, fmt.Sprintf("offset %d must be between 1 and 65535", offset))
+	if offset <= 0 || offset > 65536 {
+		errs = append(errs, fmt.Sprintf("offset %d must be between 1 and 65536", offset))
 	}
 	const maxID = 1<<32 - 1
 	if uid+offset > maxID {

@@ -102,6 +102,12 @@ var rules = []rule{
 	{"default-runtime", mustEqual("default runtime")},
 	{"runtimes", mustEqual("runtimes")},
 	{"userland-proxy", mustBe("puts docker-proxy in front of published ports")},
+	// Container root is the remap user's first subordinate id, not the
+	// host's root. The node's ranges come from /etc/subuid and /etc/subgid
+	// (the image's, or the node spec's docker.usernsRemap); "" turns the
+	// remap off, which the node spec asks for by naming the key in
+	// docker.weaken.
+	{"userns-remap", mustEqual("user-namespace remap")},
 }
 
 // Keys lists the floor keys a node spec may name in docker.weaken.

@@ -46,6 +46,9 @@ func TestApply(t *testing.T) {
 		{"runc", `{"default-runtime": "runc"}`, nil, "$.default-runtime: weakens"},
 		{"runtime path swapped", `{"runtimes": {"bulwark": {"path": "/usr/bin/runc"}}}`, nil, "$.runtimes: weakens"},
 		{"userland proxy", `{"userland-proxy": true}`, nil, "$.userland-proxy: weakens"},
+		{"userns remap off", `{"userns-remap": ""}`, nil, "$.userns-remap: weakens the node's floor: user-namespace remap \"\" replaces the floor's \"default\""},
+		{"userns remap to another user", `{"userns-remap": "root"}`, nil, "$.userns-remap: weakens"},
+		{"userns remap off by name", `{"userns-remap": ""}`, []string{"userns-remap"}, ""},
 		{"allowed by name", `{"icc": true}`, []string{"icc"}, ""},
 		{"allowed another key only", `{"icc": true}`, []string{"userland-proxy"}, "$.icc: weakens"},
 		{"unknown leave", `{}`, []string{"hosts"}, `"hosts" is not a floor key`},
@@ -93,7 +96,7 @@ func TestParseRefusesAHollowFloor(t *testing.T) {
 
 func TestEmbeddedFloorIsHardened(t *testing.T) {
 	f := floor(t)
-	for k, want := range map[string]any{"selinux-enabled": true, "no-new-privileges": true, "icc": false, "userland-proxy": false, "default-runtime": "bulwark"} {
+	for k, want := range map[string]any{"selinux-enabled": true, "no-new-privileges": true, "icc": false, "userland-proxy": false, "default-runtime": "bulwark", "userns-remap": "default"} {
 		if f[k] != want {
 			t.Errorf("floor %s = %v; want %v", k, f[k], want)
 		}

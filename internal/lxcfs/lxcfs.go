@@ -20,13 +20,14 @@ import (
 	"strings"
 
 	"github.com/bulwark/bulwark/internal/atomicfile"
+	"github.com/bulwark/bulwark/internal/nodepaths"
 )
 
 const (
 	// Dir is where lxcfs.service mounts its filesystem.
 	Dir = "/var/lib/lxcfs"
 	// Runc is the real runtime the wrapper execs.
-	Runc = "/usr/sbin/runc"
+	Runc = nodepaths.Runc
 	// WrapperName is the name (argv[0] base) that makes nodecfg act as the
 	// runtime wrapper; the image links /usr/libexec/bulwark/bulwark-runc to it.
 	WrapperName = "bulwark-runc"

@@ -26,9 +26,26 @@ const (
 	// Record is where nodecfg apply records the config it applied.
 	Record = "/var/lib/bulwark/nodecfg/applied.json"
 
+	// Dockerd and Runc are where the image keeps the Docker daemon and runc:
+	// in /usr/bin, where Flatcar and the CIS Docker Benchmark (1.1.3, 1.1.18)
+	// have them, and where the audit rules watch them. Debian installs both
+	// in /usr/sbin; the build moves them and leaves links at Debian's paths
+	// (internal/osbuild/customize: MovedToBin).
+	Dockerd = "/usr/bin/dockerd"
+	Runc    = "/usr/bin/runc"
+
+	// ContentTrustProfile sets DOCKER_CONTENT_TRUST=1 for login shells; the
+	// image carries it, and a node spec with docker.contentTrust: false
+	// replaces it with one that sets nothing.
+	ContentTrustProfile = "/etc/profile.d/bulwark-docker-content-trust.sh"
+
 	// OEMConfig is the config file's name on the OEM partition.
 	OEMConfig = "config.ign"
 )
+
+// MovedToBin are the programs Debian installs in /usr/sbin that the image
+// keeps in /usr/bin, with a link left at Debian's path (see Dockerd).
+var MovedToBin = []string{Dockerd, Runc}
 
 // FwCfgNames are the QEMU fw_cfg names first boot reads a config from, in
 // order: CoreOS's and Flatcar's.

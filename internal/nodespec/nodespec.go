@@ -50,8 +50,13 @@ type Docker struct {
 	// Settings are daemon.json keys merged over the image's base.
 	Settings map[string]any `yaml:"settings"`
 	TLS      *TLS           `yaml:"tls"`
-	// UsernsRemap maps container root to an unprivileged id range.
+	// UsernsRemap replaces the image's id range for dockremap (100000,
+	// 65536 ids). The remap is on without it (the floor's "userns-remap");
+	// naming "userns-remap" in Weaken turns it off for this node.
 	UsernsRemap *UsernsRemap `yaml:"usernsRemap"`
+	// ContentTrust, when false, turns off the image's
+	// DOCKER_CONTENT_TRUST=1 for the node's login shells (nil: on).
+	ContentTrust *bool `yaml:"contentTrust"`
 	// Weaken names the floor keys (dockerfloor.Keys) that Settings may set
 	// below the image's floor. Without a key here, such a setting is an
 	// error at render and at apply; with it, a warning the node records.
@@ -226,6 +231,9 @@ func (s *Spec) validate() error {
 		}
 	}
 	for i, k := range s.Docker.Weaken {
+		if k == "userns-remap" && s.Docker.UsernsRemap != nil {
+			add(fielderr.Index("$.docker.weaken", i), "naming userns-remap turns the remap off, yet docker.usernsRemap gives it a range: keep one")
+		}
 		if !slices.Contains(dockerfloor.Keys(), k) {
 			add(fielderr.Index("$.docker.weaken", i), "%q is not a floor key (floor keys: %s)", k, strings.Join(dockerfloor.Keys(), ", "))
 		}

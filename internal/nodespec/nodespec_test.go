@@ -56,6 +56,8 @@ func TestLoad(t *testing.T) {
 		{"userns offset", "settings: {debug: false}", "settings: {debug: false}\n  usernsRemap: {uid: 100000, gid: 100000, offset: 70000}", "$.docker.usernsRemap: offset 70000"},
 		{"userns overflow", "settings: {debug: false}", "settings: {debug: false}\n  usernsRemap: {uid: 4294967295, gid: 0, offset: 10}", "exceeds 2^32-1"},
 		{"userns in settings", "settings: {debug: false}", "settings: {userns-remap: default}", "$.docker.settings.userns-remap"},
+		{"userns off and a range", "settings: {debug: false}", "settings: {debug: false}\n  weaken: [userns-remap]\n  usernsRemap: {uid: 200000, gid: 200000, offset: 65535}", "$.docker.weaken[0]: naming userns-remap turns the remap off"},
+		{"content trust not a boolean", "settings: {debug: false}", "settings: {debug: false}\n  contentTrust: maybe", "contentTrust"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := load(t, strings.Replace(base, tc.old, tc.new, 1))

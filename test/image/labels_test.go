@@ -19,7 +19,10 @@ func TestLabels(t *testing.T) {
 	for _, tc := range []struct {
 		path, resolved, class, typ string // typ "" accepts any label
 	}{
-		{"/usr/sbin/dockerd", "", "file", "dockerd_exec_t"},
+		{"/usr/bin/dockerd", "", "file", "dockerd_exec_t"},
+		{"/usr/bin/runc", "", "file", "container_engine_exec_t"},
+		// Debian's paths, links to the files the build moved to /usr/bin.
+		{"/usr/sbin/dockerd", "/usr/bin/dockerd", "file", "dockerd_exec_t"},
 		{"/usr/bin/docker", "", "file", "dockerc_exec_t"},
 		{"/etc/docker/daemon.json", "", "file", "container_config_t"},
 		{"/usr/bin/nodecfg", "", "file", "bulwark_nodecfg_exec_t"},
@@ -29,7 +32,7 @@ func TestLabels(t *testing.T) {
 		{"/usr", "", "dir", "usr_t"},
 		{"/etc", "", "dir", "etc_t"},
 		// /sbin is ROOT's link into USR-A: the lookup crosses the mount.
-		{"/sbin/dockerd", "/usr/sbin/dockerd", "file", "dockerd_exec_t"},
+		{"/sbin/runc", "/usr/bin/runc", "file", "container_engine_exec_t"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			res, err := labels.Check(context.Background(), *imagePath, []string{tc.path}, labels.Options{ExpectType: tc.typ})
@@ -56,7 +59,7 @@ func TestLabels(t *testing.T) {
 		if _, err := exec.LookPath("matchpathcon"); err != nil {
 			t.Skip("matchpathcon not installed (apt-get install selinux-utils)")
 		}
-		paths := []string{"/usr/sbin/dockerd", "/usr/bin/docker", "/usr/bin/containerd", "/usr/bin/runc", "/usr/bin/nodecfg",
+		paths := []string{"/usr/bin/dockerd", "/usr/sbin/runc", "/usr/bin/docker", "/usr/bin/containerd", "/usr/bin/runc", "/usr/bin/nodecfg",
 			"/usr/libexec/bulwark/bulwark-runc", "/usr/lib/systemd/system/docker.service", "/usr/lib/systemd/system/docker.socket",
 			"/etc/docker", "/etc/docker/daemon.json", "/etc/selinux/config", "/var/lib", "/usr", "/etc", "/"}
 		res, err := labels.Check(context.Background(), *imagePath, paths, labels.Options{Policy: true})

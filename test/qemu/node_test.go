@@ -44,6 +44,14 @@ type nodePKI struct {
 
 const nodeHostname = "bulwark-node"
 
+// The /proc/self/uid_map a container sees: with the floor's userns-remap
+// and the image's /etc/subuid (overlays/docker/etc/subuid: dockremap,
+// 100000, 65536 ids), and with --userns=host, the host's whole range.
+const (
+	remappedUIDMap = "0 100000 65536"
+	hostUIDMap     = "0 0 4294967295"
+)
+
 // nodePolicy is the authz policy both node tests use: alice may do
 // anything, bob may read, carol may create and run containers but only
 // within the default limits (no privileged, no host paths, ...).
@@ -254,13 +262,23 @@ func checkNodeFromHost(t testing.TB, e *env, r *run) {
 	// A plain create over TLS gets the floor: the check inside proves it.
 	created, err := alice.ContainerCreate(ctx, &container.Config{Image: "bulwark/check:test",
 		Cmd: []string{"/check", "-test.run", "^TestInContainer$", "-test.v"},
-		Env: []string{"BULWARK_IN_CONTAINER=1", "BULWARK_MEMTOTAL=262144"}},
+		Env: []string{"BULWARK_IN_CONTAINER=1", "BULWARK_MEMTOTAL=262144", "BULWARK_UID_MAP=" + remappedUIDMap}},
 		&container.HostConfig{Resources: container.Resources{Memory: 256 << 20}}, nil, nil, "")
 	if err != nil {
 		t.Fatalf("alice: container create: %v", err)
 	}
 	runToEnd(ctx, t, alice, "alice", created.ID)
-	t.Logf("host: alice created and ran container %.12s over TLS; inside it: container_t, NoNewPrivs, Bulwark's seccomp profile, lxcfs", created.ID)
+	t.Logf("host: alice created and ran container %.12s over TLS; inside it: container_t, NoNewPrivs, Bulwark's seccomp profile, lxcfs, uid_map %s", created.ID, remappedUIDMap)
+	// An unrestricted rule may still leave the remap for a rootful workload.
+	hostNS, err := alice.ContainerCreate(ctx, &container.Config{Image: "bulwark/check:test",
+		Cmd: []string{"/check", "-test.run", "^TestInContainer$", "-test.v"},
+		Env: []string{"BULWARK_IN_CONTAINER=1", "BULWARK_UID_MAP=" + hostUIDMap}},
+		&container.HostConfig{UsernsMode: "host"}, nil, nil, "")
+	if err != nil {
+		t.Fatalf("alice: container create --userns=host: %v", err)
+	}
+	runToEnd(ctx, t, alice, "alice", hostNS.ID)
+	t.Logf("host: alice ran container %.12s with --userns=host: uid_map %s", hostNS.ID, hostUIDMap)
 
 	// carol's rule grants creating containers, within the default limits.
 	carol := dockerClient(t, addr, tlsConfig(t, p.ca, p.carol))
@@ -277,6 +295,7 @@ func checkNodeFromHost(t testing.TB, e *env, r *run) {
 		{"privileged", &container.HostConfig{Privileged: true}},
 		{"the host's / bound", &container.HostConfig{Binds: []string{"/:/host"}}},
 		{"the host's pid namespace", &container.HostConfig{PidMode: "host"}},
+		{"the host's user namespace", &container.HostConfig{UsernsMode: "host"}},
 		{"seccomp=unconfined", &container.HostConfig{SecurityOpt: []string{"seccomp=unconfined"}}},
 	} {
 		// Denied for what the body asks, not for anything else (a ping the

@@ -54,7 +54,7 @@ var registry = []vmTest{
 		arches:  []string{"x86_64", "aarch64"},
 		timeout: 240 * time.Second,
 		guestTests: []string{"TestNodecfgApplied", "TestDockerUnixSocket", "TestApplyTiming", "TestSELinuxMode", "TestContainerConfinement", "TestHostname",
-			"TestStrictSeccompProfile", "TestLxcfsSurvivesReload", "TestAuditRules", "TestDockerFileModes", "TestWaitForHost",
+			"TestStrictSeccompProfile", "TestLxcfsSurvivesReload", "TestAuditRules", "TestDockerFileModes", "TestUsernsRemap", "TestContentTrustInLoginShells", "TestWaitForHost",
 			"TestAuthzLoad", "TestAuthzPluginKilled", "TestAuthzPolicyReload", "TestServiceDomains", "TestDomainRefusals", "TestAuthzRefusedShadow", "TestNoSELinuxDenials"},
 		setup: setupNode,
 		guestArgs: func(e *env, r *run) []string {

@@ -202,7 +202,7 @@ func Restorecon(ctx context.Context, paths []string) error {
 // run.
 func DockerdValidate(ctx context.Context, c *Config, root string) (ok bool, err error) {
 	f := c.file(nodepaths.DaemonJSON)
-	dockerd := filepath.Join(root, "usr/sbin/dockerd")
+	dockerd := filepath.Join(root, nodepaths.Dockerd)
 	if f == nil || root != "/" {
 		return false, nil
 	}

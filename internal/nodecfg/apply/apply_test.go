@@ -161,7 +161,9 @@ func TestParseRejects(t *testing.T) {
 		{"remote source", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/x","contents":{"source":"https://example.com/x"}}]}}`, "$.storage.files.0.contents.source: source"},
 		{"write to /usr", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/usr/bin/x","contents":{"source":"data:,x"}}]}}`, "read-only, verity-protected /usr"},
 		{"bad daemon.json", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/docker/daemon.json","contents":{"source":"data:,%7B%22hosts%22%3A%5B%22tcp%3A%2F%2F0.0.0.0%3A2375%22%5D%7D"}}]}}`, "an unauthenticated root API"},
-		{"userns without subuid", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/docker/daemon.json","contents":{"source":"data:,%7B%22userns-remap%22%3A%22default%22%7D"}}]}}`, "no /etc/subuid entry"},
+		{"userns subgid without subuid", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/subgid","contents":{"source":"data:,dockremap%3A100000%3A65536%0A"}}]}}`, "no /etc/subuid entry"},
+		{"userns subuid without dockremap", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/subuid","contents":{"source":"data:,other%3A100000%3A65536%0A"}},{"path":"/etc/subgid","contents":{"source":"data:,dockremap%3A100000%3A65536%0A"}}]}}`, "/etc/subuid has no dockremap entry"},
+		{"userns remap off without leave", `{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/docker/daemon.json","contents":{"source":"data:,%7B%22userns-remap%22%3A%22%22%7D"}}]}}`, "$.userns-remap: weakens the node's floor"},
 		{"wrong CA", strings.Replace(good, caSource(t, good), "data:;base64,"+b64(otherCA.CertPEM), 1), "does not verify against the CA"},
 		{"another CA appended to ca.pem", strings.Replace(good, caSource(t, good), "data:;base64,"+b64(append(unb64(t, caSource(t, good)), otherCA.CertPEM...)), 1), "give exactly one CA certificate"},
 	} {

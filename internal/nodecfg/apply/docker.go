@@ -213,14 +213,19 @@ func guardedUnitPath(p string) bool {
 	return false
 }
 
-// checkSubIDs: with userns-remap on, the config must give dockremap a
-// valid range in both /etc/subuid and /etc/subgid.
+// checkSubIDs: with userns-remap on, a config that brings its own
+// /etc/subuid or /etc/subgid must bring both, each giving dockremap a valid
+// range. A config with neither keeps the image's (overlays/docker/etc:
+// dockremap 100000, 65536 ids), which the floor's "userns-remap" relies on.
 func (c *Config) checkSubIDs(errs *fielderr.List) {
+	if c.file("/etc/subuid") == nil && c.file("/etc/subgid") == nil {
+		return
+	}
 	ranges := map[string][2]int64{}
 	for _, p := range []string{"/etc/subuid", "/etc/subgid"} {
 		f := c.file(p)
 		if f == nil {
-			errs.Add(0, "$.storage.files", "userns-remap is on but the config has no %s entry for %s", p, daemonconfig.RemapUser)
+			errs.Add(0, "$.storage.files", "userns-remap is on and the config replaces the image's subordinate ids, but it has no %s entry for %s", p, daemonconfig.RemapUser)
 			continue
 		}
 		found := false

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,6 +59,11 @@ type Options struct {
 	WarnWithin time.Duration
 }
 
+// ContentTrustOff is what a node spec with docker.contentTrust: false puts
+// over the image's nodepaths.ContentTrustProfile: a file that sets nothing,
+// so the docker CLI in login shells pulls and runs unsigned images again.
+const ContentTrustOff = "# Bulwark: Docker Content Trust is off on this node (node spec: docker.contentTrust: false).\n"
+
 // Result is a rendered config and any warnings.
 type Result struct {
 	Config   types.Config
@@ -103,6 +109,14 @@ func Render(s *nodespec.Spec, o Options) (*Result, error) {
 			addFile(CertPath, 0o444, cert)
 			addFile(KeyPath, 0o400, key)
 		}
+	}
+	if slices.Contains(s.Docker.Weaken, "userns-remap") {
+		// The node spec's opt-out of the floor's remap: dockerd reads ""
+		// as no remap, and the weaken file lets apply accept it.
+		daemon["userns-remap"] = ""
+	}
+	if s.Docker.ContentTrust != nil && !*s.Docker.ContentTrust {
+		addFile(nodepaths.ContentTrustProfile, 0o644, []byte(ContentTrustOff))
 	}
 	if u := s.Docker.UsernsRemap; u != nil {
 		daemon["userns-remap"] = "default"

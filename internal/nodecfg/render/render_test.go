@@ -15,6 +15,7 @@ import (
 	"github.com/coreos/ignition/v2/config/v3_3/types"
 
 	"github.com/bulwark/bulwark/internal/dockerfloor"
+	"github.com/bulwark/bulwark/internal/nodepaths"
 	"github.com/bulwark/bulwark/internal/nodespec"
 	"github.com/bulwark/bulwark/internal/pki"
 )
@@ -209,6 +210,57 @@ func TestRenderUsernsRemap(t *testing.T) {
 	}
 	if !strings.Contains(contents(t, fs[DaemonJSON]), `"userns-remap": "default"`) {
 		t.Errorf("daemon.json lacks userns-remap: %s", contents(t, fs[DaemonJSON]))
+	}
+}
+
+// TestRenderUsernsAndTrustDefaults: without a word in the node spec the
+// node keeps the floor's remap and the image's ranges and content trust
+// (nothing rendered); naming userns-remap in docker.weaken turns the remap
+// off, and docker.contentTrust: false replaces the profile file.
+func TestRenderUsernsAndTrustDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name, docker  string
+		wantRemap     string // the rendered daemon.json's userns-remap; "-" = unset
+		wantTrustFile bool
+		wantErr       string
+	}{
+		{"defaults", "", "-", false, ""},
+		{"remap off by name", "\n  weaken: [userns-remap]", "", false, ""},
+		{"content trust off", "\n  contentTrust: false", "-", true, ""},
+		{"content trust on, said", "\n  contentTrust: true", "-", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := strings.Replace(specTmpl, "TLS", tlsBlock+tc.docker, 1)
+			res, err := Render(writeSpec(t, body, true), Options{Now: now})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Render error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs := files(res.Config)
+			var d map[string]any
+			if err := json.Unmarshal([]byte(contents(t, fs[DaemonJSON])), &d); err != nil {
+				t.Fatal(err)
+			}
+			got, set := d["userns-remap"]
+			if tc.wantRemap == "-" && set || tc.wantRemap != "-" && got != tc.wantRemap {
+				t.Errorf("daemon.json userns-remap = %v (set %v), want %q", got, set, tc.wantRemap)
+			}
+			if _, ok := fs["/etc/subuid"]; ok {
+				t.Errorf("/etc/subuid rendered; the image's should stay")
+			}
+			f, ok := fs[nodepaths.ContentTrustProfile]
+			if ok != tc.wantTrustFile {
+				t.Fatalf("%s rendered: %v, want %v", nodepaths.ContentTrustProfile, ok, tc.wantTrustFile)
+			}
+			if ok && strings.Contains(contents(t, f), "DOCKER_CONTENT_TRUST=") {
+				t.Errorf("%s = %q, want a file that sets nothing", nodepaths.ContentTrustProfile, contents(t, f))
+			}
+		})
 	}
 }
 

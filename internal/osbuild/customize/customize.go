@@ -56,6 +56,9 @@ func Apply(ctx context.Context, o Options) error {
 			return fmt.Errorf("applying overlay %s: %w", ov, err)
 		}
 	}
+	if err := moveToBin(o.Root); err != nil {
+		return err
+	}
 	dsts := make([]string, 0, len(o.Install))
 	for dst := range o.Install {
 		dsts = append(dsts, dst)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bulwark/bulwark/internal/daemonconfig"
 )
 
 func TestClampTimes(t *testing.T) {
@@ -101,4 +103,34 @@ func needsUpdate(t *testing.T, root string) bool {
 	}
 	t.Fatal("no TIMESTAMP_NSEC in the stamp")
 	return false
+}
+
+// TestRepoSubordinateIDs: the image's /etc/subuid and /etc/subgid (the
+// ranges the floor's userns-remap uses unless a node spec replaces them)
+// give dockremap one valid range each, of the same size.
+func TestRepoSubordinateIDs(t *testing.T) {
+	var sizes []int64
+	for _, f := range []string{"subuid", "subgid"} {
+		p := filepath.Join("../../../overlays/docker/etc", f)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(strings.TrimSpace(string(b)), ":")
+		if len(parts) != 3 || parts[0] != daemonconfig.RemapUser {
+			t.Fatalf("%s = %q, want one line %s:START:COUNT", p, b, daemonconfig.RemapUser)
+		}
+		start, err1 := strconv.ParseInt(parts[1], 10, 64)
+		n, err2 := strconv.ParseInt(parts[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s = %q: not numbers", p, b)
+		}
+		if errs := daemonconfig.CheckUsernsRange(start, start, n); len(errs) > 0 {
+			t.Errorf("%s: %v", p, errs)
+		}
+		sizes = append(sizes, n)
+	}
+	if sizes[0] != sizes[1] {
+		t.Errorf("subuid and subgid ranges differ in size: %v", sizes)
+	}
 }

@@ -45,6 +45,17 @@ func TestInContainer(t *testing.T) {
 	if errno != syscall.EPERM {
 		t.Errorf("process_vm_readv on itself: errno %v (read %q); want EPERM from Bulwark's seccomp profile", errno, buf)
 	}
+	// The user namespace the host test asked for: Docker's remap (container
+	// root is an unprivileged host id) or, with --userns=host, the host's.
+	if want := os.Getenv("BULWARK_UID_MAP"); want != "" {
+		m, err := os.ReadFile("/proc/self/uid_map")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(strings.Fields(string(m)), " "); got != want {
+			t.Errorf("/proc/self/uid_map %q; want %q", got, want)
+		}
+	}
 	if want := os.Getenv("BULWARK_MEMTOTAL"); want != "" {
 		mi, _ := os.ReadFile("/proc/meminfo")
 		m := regexp.MustCompile(`(?m)^MemTotal:\s+(\d+) kB$`).FindSubmatch(mi)

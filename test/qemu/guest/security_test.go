@@ -307,6 +307,13 @@ func countDockerRecords(t *testing.T) int {
 func TestDockerFileModes(t *testing.T) {
 	docker(t, "version") // make sure the socket exists
 	gid := groupID(t, "docker")
+	// With the remap on, dockerd gives its root to the remapped root's
+	// group (0710), so that group can reach its own subtree and no other.
+	var rootGID uint32
+	if info, _ := docker(t, "info", "--format", "{{json .SecurityOptions}}"); strings.Contains(info, "name=userns") {
+		g, _ := remapRange(t, "/etc/subgid")
+		rootGID = uint32(g)
+	}
 	tests := []struct {
 		path     string
 		mode     os.FileMode
@@ -320,7 +327,7 @@ func TestDockerFileModes(t *testing.T) {
 		{"/etc/docker/tls/server-cert.pem", 0o444, 0, 0}, // 3.13, 3.14
 		{"/etc/docker/tls/server-key.pem", 0o400, 0, 0},  // 3.15, 3.16
 		{"/run/docker.sock", 0o660, 0, gid},              // 3.15/3.16 (docker.sock)
-		{"/var/lib/docker", 0o710, 0, 0},
+		{"/var/lib/docker", 0o710, 0, rootGID},
 		{"/run/containerd/containerd.sock", 0o660, 0, 0},
 	}
 	for _, tc := range tests {
