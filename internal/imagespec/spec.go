@@ -152,14 +152,20 @@ type Audit struct {
 	Rules string `yaml:"rules"`
 }
 
-// Disk gives the partition sizes; ROOT takes what is left of Size and grows
-// to fill the real disk at first boot.
+// Disk gives the partition sizes. Without DockerPartition, ROOT takes what
+// is left of Size and grows to fill the real disk at first boot; with it,
+// ROOT is Root bytes and DOCKER (/var/lib/docker) takes the rest and grows.
 type Disk struct {
 	Size      Size `yaml:"size"`
 	ESP       Size `yaml:"esp"`
 	USR       Size `yaml:"usr"`
 	USRVerity Size `yaml:"usrVerity"`
 	OEM       Size `yaml:"oem"`
+	// Root is ROOT's size when DockerPartition puts DOCKER after it.
+	Root Size `yaml:"root"`
+	// DockerPartition gives /var/lib/docker a filesystem of its own, the
+	// last partition (CIS Docker Benchmark 1.1.1).
+	DockerPartition bool `yaml:"dockerPartition"`
 	// USRCompression is passed to mkfs.erofs -z; empty means uncompressed.
 	USRCompression string `yaml:"usrCompression"`
 }

@@ -213,7 +213,16 @@ func (s *Spec) validateDisk(add addFunc) {
 		add("$.disk.usrVerity", "%s cannot hold the hash tree of a %s usr partition (needs %s)", d.USRVerity, d.USR, need)
 	}
 	fixed := d.ESP + 2*(d.USR+d.USRVerity) + d.OEM + gptSlack
-	if d.Size > 0 && d.Size < fixed+minRoot {
+	switch {
+	case !d.DockerPartition && d.Root != 0:
+		add("$.disk.root", "is ROOT's size when dockerPartition puts DOCKER after it; without it ROOT takes the rest")
+	case d.DockerPartition && d.Root < minRoot:
+		add("$.disk.root", "must be at least %s with dockerPartition, got %s", minRoot, d.Root)
+	case d.DockerPartition && d.Root%MiB != 0:
+		add("$.disk.root", "must be a whole number of MiB (partitions are 1 MiB aligned), got %s", d.Root)
+	case d.DockerPartition && d.Size > 0 && d.Size < fixed+d.Root+minRoot:
+		add("$.disk.size", "%s leaves less than %s for DOCKER after ESP, USR-A/B, their verity, OEM and ROOT (%s)", d.Size, minRoot, fixed+d.Root)
+	case d.Size > 0 && d.Size < fixed+minRoot:
 		add("$.disk.size", "%s leaves less than %s for ROOT after ESP, USR-A/B, their verity and OEM (%s)", d.Size, minRoot, fixed)
 	}
 	if d.USRCompression != "" && !slices.Contains([]string{"lz4", "lz4hc", "lzma"}, strings.SplitN(d.USRCompression, ",", 2)[0]) {

@@ -26,7 +26,16 @@ const (
 	USRBVerity = "USR-B-VERITY"
 	OEM        = "OEM"
 	Root       = "ROOT"
+	Docker     = "DOCKER"
 )
+
+// DockerType is the GPT type of DOCKER, the filesystem of /var/lib/docker
+// (CIS Docker Benchmark 1.1.1: a separate partition for containers). The
+// Discoverable Partitions Specification has no type for it, and the
+// generic Linux data type is OEM's: a type of its own lets
+// systemd-repart's definition (repart.d/60-docker.conf) match DOCKER and
+// nothing else, and systemd-dissect leaves it alone.
+const DockerType = "6452E7A9-BDA8-43C9-BF26-44B4C3B48F1C"
 
 // GPT partition attribute bits (UEFI and DPS).
 const (
@@ -38,9 +47,13 @@ const (
 // Align is the partition alignment.
 const Align = 1 << 20
 
-// Sizes are the requested partition sizes in bytes; ROOT takes the rest.
+// Sizes are the requested partition sizes in bytes. Without Docker, ROOT
+// is last and takes the rest; with it, ROOT is Root bytes and DOCKER, last,
+// takes the rest.
 type Sizes struct {
 	Disk, ESP, USR, USRVerity, OEM int64
+	Root                           int64
+	Docker                         bool
 }
 
 // Partition is one planned partition.
@@ -77,12 +90,40 @@ func Plan(a arch.Arch, s Sizes, seed string) (*Layout, error) {
 	add(USRBVerity, a.USRVerityType, s.USRVerity, AttrReadOnly|AttrNoAuto)
 	add(OEM, arch.LinuxDataType, s.OEM, 0)
 	// Leave the last MiB for the backup GPT (33 sectors) and alignment.
-	rootSize := (s.Disk - Align - off) / Align * Align
-	if rootSize < 64<<20 {
-		return nil, fmt.Errorf("disk size %d leaves only %d bytes for ROOT", s.Disk, rootSize)
+	// Only the last partition can grow at first boot (systemd-repart grows
+	// a partition into the free space after it): ROOT, or DOCKER after it.
+	rest := func() int64 { return (s.Disk - Align - off) / Align * Align }
+	if !s.Docker {
+		if s.Root != 0 {
+			return nil, fmt.Errorf("a ROOT size (%d) is only for a disk with DOCKER after it; ROOT is last and takes the rest", s.Root)
+		}
+		rootSize := rest()
+		if rootSize < 64<<20 {
+			return nil, fmt.Errorf("disk size %d leaves only %d bytes for ROOT", s.Disk, rootSize)
+		}
+		add(Root, a.RootType, rootSize, AttrGrowFS)
+		return l, nil
 	}
-	add(Root, a.RootType, rootSize, AttrGrowFS)
+	if s.Root < 64<<20 || s.Root%Align != 0 {
+		return nil, fmt.Errorf("ROOT size %d must be a whole number of MiB, at least 64 MiB, when DOCKER follows it", s.Root)
+	}
+	add(Root, a.RootType, s.Root, 0)
+	dockerSize := rest()
+	if dockerSize < 64<<20 {
+		return nil, fmt.Errorf("disk size %d leaves only %d bytes for DOCKER", s.Disk, dockerSize)
+	}
+	add(Docker, DockerType, dockerSize, AttrGrowFS)
 	return l, nil
+}
+
+// Find returns the partition labelled label, or nil.
+func (l *Layout) Find(label string) *Partition {
+	for i := range l.Parts {
+		if l.Parts[i].Label == label {
+			return &l.Parts[i]
+		}
+	}
+	return nil
 }
 
 // Get returns the partition labelled label.

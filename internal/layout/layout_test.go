@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bulwark/bulwark/internal/arch"
@@ -17,7 +18,7 @@ func TestPlanGolden(t *testing.T) {
 	for _, name := range arch.Names() {
 		t.Run(name, func(t *testing.T) {
 			a, _ := arch.Lookup(name)
-			l, err := Plan(a, Sizes{Disk: 4 << 30, ESP: 128 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 32 << 20}, "container-host/"+name)
+			l, err := Plan(a, Sizes{Disk: 4 << 30, ESP: 128 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 32 << 20, Root: 1 << 30, Docker: true}, "container-host/"+name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,5 +74,45 @@ func TestPlanInvariants(t *testing.T) {
 	}
 	if _, err := Plan(a, Sizes{Disk: 2 << 30, ESP: 64 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 1 << 20}, "s"); err == nil {
 		t.Error("Plan accepted a disk too small for ROOT")
+	}
+}
+
+// TestPlanDocker: with DOCKER, ROOT has its own size and does not grow;
+// DOCKER is last, takes the rest and grows; bad sizes are refused.
+func TestPlanDocker(t *testing.T) {
+	a, _ := arch.Lookup("x86_64")
+	base := Sizes{Disk: 4 << 30, ESP: 64 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 1 << 20}
+	good := base
+	good.Root, good.Docker = 512<<20, true
+	l, err := Plan(a, good, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := l.Parts[len(l.Parts)-1]
+	if last.Label != Docker || last.Type != DockerType || last.Attributes&AttrGrowFS == 0 {
+		t.Errorf("last partition %+v, want DOCKER of type %s with the grow-fs attribute", last, DockerType)
+	}
+	if r := l.Get(Root); r.Size != 512<<20 || r.Attributes&AttrGrowFS != 0 {
+		t.Errorf("ROOT %+v, want 512 MiB without grow-fs", r)
+	}
+	if end := last.Start + last.Size; end > l.DiskSize-33*512 || last.Start != l.Get(Root).Start+l.Get(Root).Size {
+		t.Errorf("DOCKER at %d+%d does not follow ROOT or runs into the backup GPT", last.Start, last.Size)
+	}
+	for _, tc := range []struct {
+		name string
+		s    func(Sizes) Sizes
+		want string
+	}{
+		{"root size without docker", func(s Sizes) Sizes { s.Root = 512 << 20; return s }, "only for a disk with DOCKER"},
+		{"docker without root size", func(s Sizes) Sizes { s.Docker = true; return s }, "at least 64 MiB"},
+		{"unaligned root", func(s Sizes) Sizes { s.Docker, s.Root = true, 512<<20+1; return s }, "whole number of MiB"},
+		{"no room for docker", func(s Sizes) Sizes { s.Docker, s.Root = true, 1900<<20; return s }, "for DOCKER"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Plan(a, tc.s(base), "s")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
 	}
 }

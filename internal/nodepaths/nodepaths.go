@@ -34,6 +34,10 @@ const (
 	Dockerd = "/usr/bin/dockerd"
 	Runc    = "/usr/bin/runc"
 
+	// DockerRoot is dockerd's data root, the mount point of the image's
+	// DOCKER partition when the spec has one (internal/layout).
+	DockerRoot = "/var/lib/docker"
+
 	// ContentTrustProfile sets DOCKER_CONTENT_TRUST=1 for login shells; the
 	// image carries it, and a node spec with docker.contentTrust: false
 	// replaces it with one that sets nothing.

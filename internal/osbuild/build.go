@@ -161,7 +161,8 @@ func (b *build) validate() error {
 		return err
 	}
 	l, err := layout.Plan(b.arch, layout.Sizes{Disk: int64(spec.Disk.Size), ESP: int64(spec.Disk.ESP),
-		USR: int64(spec.Disk.USR), USRVerity: int64(spec.Disk.USRVerity), OEM: int64(spec.Disk.OEM)}, spec.Name+"/"+b.arch.Name)
+		USR: int64(spec.Disk.USR), USRVerity: int64(spec.Disk.USRVerity), OEM: int64(spec.Disk.OEM),
+		Root: int64(spec.Disk.Root), Docker: spec.Disk.DockerPartition}, spec.Name+"/"+b.arch.Name)
 	if err != nil {
 		return fmt.Errorf("%s: $.disk: %w", spec.File, err)
 	}

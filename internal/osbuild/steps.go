@@ -175,7 +175,7 @@ func (b *build) stepCustomize(ctx context.Context, st *progress.Step) error {
 	err := customize.Apply(ctx, customize.Options{
 		Root: b.path("root"), Overlays: overlays, Install: b.install,
 		Enable: b.spec.Units.Enable, Disable: b.spec.Units.Disable, Mask: b.spec.Units.Mask,
-		Hostname: b.spec.Name, RootPartUUID: b.layout.Get(layout.Root).UUID,
+		Hostname: b.spec.Name, RootPartUUID: b.layout.Get(layout.Root).UUID, DockerPartUUID: dockerPartUUID(b.layout),
 		SELinuxPolicy: b.spec.SELinux.Policy, SELinuxMode: b.spec.SELinux.Mode,
 		OSRelease: map[string]string{"IMAGE_ID": b.spec.Name, "IMAGE_VERSION": b.epoch.Format("2006.01.02"), "VARIANT_ID": "bulwark", "VARIANT": "Bulwark container host"},
 		Epoch:     b.epoch,
@@ -324,8 +324,28 @@ func (b *build) stepVerity(ctx context.Context, st *progress.Step) error {
 	return nil
 }
 
+// dockerPartUUID is the DOCKER partition's UUID, or "" without one.
+func dockerPartUUID(l *layout.Layout) string {
+	if p := l.Find(layout.Docker); p != nil {
+		return p.UUID
+	}
+	return ""
+}
+
 func (b *build) stepRoot(ctx context.Context, st *progress.Step) error {
 	part := b.layout.Get(layout.Root)
+	// DOCKER's filesystem is made from the labelled /var/lib/docker of the
+	// tree (customize made it); ROOT keeps the empty mount point.
+	if dp := b.layout.Find(layout.Docker); dp != nil {
+		dir := filepath.Join(b.path("root"), nodepaths.DockerRoot)
+		if err := fsimage.Ext4(ctx, b.tools, dir, b.path("docker.img"), dp.Size, layout.Docker, layout.DerivedUUID(b.spec.Name+"/"+b.arch.Name, "docker-fs"), b.epoch); err != nil {
+			return err
+		}
+		if err := os.Remove(filepath.Join(dir, "lost+found")); err != nil {
+			return fmt.Errorf("emptying ROOT's %s mount point: %w", nodepaths.DockerRoot, err)
+		}
+		b.files[layout.Docker] = b.path("docker.img")
+	}
 	if err := fsimage.Ext4(ctx, b.tools, b.path("root"), b.path("root.img"), part.Size, "ROOT", layout.DerivedUUID(b.spec.Name+"/"+b.arch.Name, "root-fs"), b.epoch); err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/layout"
+	"github.com/bulwark/bulwark/internal/nodepaths"
 	"github.com/bulwark/bulwark/internal/qemu/checkunit"
 )
 
@@ -32,8 +33,12 @@ var registry = []vmTest{
 		ignition:   "minimal.ign",
 		guestTests: []string{"TestArchitecture", "TestUsrIsReadOnlyVerity", "TestRootGrown", "TestIgnitionVisible", "TestEtcUpToDate", "TestSELinuxMode", "TestSetIDPrograms", "TestNoPackageManager", "TestNoSELinuxDenials"},
 		guestArgs: func(e *env, r *run) []string {
+			last, mount := e.manifest.Layout.Get(layout.Root), "/"
+			if d := e.manifest.Layout.Find(layout.Docker); d != nil {
+				last, mount = d, nodepaths.DockerRoot
+			}
 			return []string{"-selinux-mode", selinuxMode(e),
-				"-min-root-bytes", strconv.FormatInt(e.manifest.Layout.Get(layout.Root).Size, 10),
+				"-min-root-bytes", strconv.FormatInt(last.Size, 10), "-grown-mount", mount,
 				"-ignition-sha256", sha256File(filepath.Join(e.repo, "test/qemu/testdata/minimal.ign")),
 			}
 		},
@@ -54,7 +59,7 @@ var registry = []vmTest{
 		arches:  []string{"x86_64", "aarch64"},
 		timeout: 240 * time.Second,
 		guestTests: []string{"TestNodecfgApplied", "TestDockerUnixSocket", "TestApplyTiming", "TestSELinuxMode", "TestContainerConfinement", "TestHostname",
-			"TestStrictSeccompProfile", "TestLxcfsSurvivesReload", "TestAuditRules", "TestDockerFileModes", "TestUsernsRemap", "TestContentTrustInLoginShells", "TestWaitForHost",
+			"TestStrictSeccompProfile", "TestLxcfsSurvivesReload", "TestAuditRules", "TestDockerFileModes", "TestDockerOwnFilesystem", "TestUsernsRemap", "TestContentTrustInLoginShells", "TestWaitForHost",
 			"TestAuthzLoad", "TestAuthzPluginKilled", "TestAuthzPolicyReload", "TestServiceDomains", "TestDomainRefusals", "TestAuthzRefusedShadow", "TestNoSELinuxDenials"},
 		setup: setupNode,
 		guestArgs: func(e *env, r *run) []string {

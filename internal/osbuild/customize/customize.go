@@ -28,12 +28,16 @@ type Options struct {
 	Overlays []string // overlay source directories, applied in order
 	// Install maps image paths to host files (unit files from units/,
 	// cross-compiled Go binaries), copied after the overlays.
-	Install                    map[string]InstallFile
-	Enable                     []string
-	Disable                    []string
-	Mask                       []string
-	Hostname                   string
-	RootPartUUID               string
+	Install      map[string]InstallFile
+	Enable       []string
+	Disable      []string
+	Mask         []string
+	Hostname     string
+	RootPartUUID string
+	// DockerPartUUID, if set, is the DOCKER partition: fstab mounts it on
+	// /var/lib/docker, which the tree then carries (labelled with the rest,
+	// so the build can make DOCKER's filesystem from it).
+	DockerPartUUID             string
 	SELinuxPolicy, SELinuxMode string
 	OSRelease                  map[string]string // extra os-release fields (IMAGE_ID, ...)
 	Epoch                      time.Time         // every mtime is clamped to this
@@ -74,9 +78,16 @@ func Apply(ctx context.Context, o Options) error {
 			return fmt.Errorf("installing %s: %w", dst, err)
 		}
 	}
+	fstab := fmt.Sprintf("# Written by osbuild. /usr is mounted from dm-verity by the initrd (mount.usr=).\n"+
+		"PARTUUID=%s / ext4 defaults,x-systemd.growfs 0 1\n", strings.ToLower(o.RootPartUUID))
+	if o.DockerPartUUID != "" {
+		fstab = strings.Replace(fstab, "/ ext4 defaults,x-systemd.growfs", "/ ext4 defaults", 1) + dockerFstab(o.DockerPartUUID)
+		if err := dockerTree(o.Root); err != nil {
+			return err
+		}
+	}
 	files := map[string]string{
-		"etc/fstab": fmt.Sprintf("# Written by osbuild. /usr is mounted from dm-verity by the initrd (mount.usr=).\n"+
-			"PARTUUID=%s / ext4 defaults,x-systemd.growfs 0 1\n", strings.ToLower(o.RootPartUUID)),
+		"etc/fstab":          fstab,
 		"etc/hostname":       o.Hostname + "\n",
 		"etc/machine-id":     "", // empty: systemd generates one at first boot
 		"etc/selinux/config": fmt.Sprintf("# Written by osbuild.\nSELINUX=%s\nSELINUXTYPE=%s\n", o.SELinuxMode, o.SELinuxPolicy),

@@ -53,7 +53,7 @@ func Ext4(ctx context.Context, tools, dir, out string, size int64, label, uuid s
 		[]string{"E2FSPROGS_FAKE_TIME=" + strconv.FormatInt(epoch.Unix(), 10), "SOURCE_DATE_EPOCH=" + strconv.FormatInt(epoch.Unix(), 10)},
 		append([]string{"mkfs.ext4"}, args...)...)
 	if err != nil {
-		return fmt.Errorf("building ROOT filesystem: %w", err)
+		return fmt.Errorf("building %s filesystem: %w", label, err)
 	}
 	return nil
 }

@@ -27,7 +27,8 @@ import (
 var (
 	wantArch      = flag.String("arch", "", "expected uname machine")
 	ignitionSHA   = flag.String("ignition-sha256", "", "sha256 of the Ignition config passed through fw_cfg")
-	minRootBytes  = flag.Int64("min-root-bytes", 0, "ROOT must have grown past this size")
+	minRootBytes  = flag.Int64("min-root-bytes", 0, "the last partition's filesystem must have grown past this size")
+	grownMount    = flag.String("grown-mount", "/", "where the last partition (ROOT, or DOCKER after it) is mounted")
 	corruptOffset = flag.Int64("corrupt-offset", -1, "offset in /dev/mapper/usr whose block the host damaged")
 	corruptFile   = flag.String("corrupt-file", "", "file under /usr whose data holds the damaged block")
 )
@@ -98,18 +99,22 @@ func TestUsrIsReadOnlyVerity(t *testing.T) {
 	}
 }
 
+// TestRootGrown: the last partition's filesystem (ROOT, or DOCKER when the
+// image has it) was grown to the disk at first boot, and / is writable.
 func TestRootGrown(t *testing.T) {
 	var st unix.Statfs_t
-	if err := unix.Statfs("/", &st); err != nil {
+	if err := unix.Statfs(*grownMount, &st); err != nil {
 		t.Fatal(err)
 	}
 	size := int64(st.Blocks) * st.Bsize
 	if size <= *minRootBytes {
-		t.Errorf("ROOT filesystem is %d bytes, want more than the image's %d (grown to the disk)", size, *minRootBytes)
+		t.Errorf("the filesystem on %s is %d bytes, want more than the image's %d (grown to the disk)", *grownMount, size, *minRootBytes)
 	}
-	root := mounts(t)["/"]
-	if root.fstype != "ext4" || !strings.HasPrefix(root.opts, "rw") {
-		t.Errorf("/ is %s %s, want writable ext4", root.fstype, root.opts)
+	for _, p := range []string{"/", *grownMount} {
+		m, ok := mounts(t)[p]
+		if !ok || m.fstype != "ext4" || !strings.HasPrefix(m.opts, "rw") {
+			t.Errorf("%s is %s %s (mounted: %v), want writable ext4", p, m.fstype, m.opts, ok)
+		}
 	}
 }
 
