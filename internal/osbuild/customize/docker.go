@@ -12,9 +12,13 @@ import (
 // dockerFstab is the fstab line of the DOCKER partition: mounted on
 // dockerd's data root as part of local-fs.target (so before docker.service,
 // which also requires it by RequiresMountsFor=), and grown online after
-// systemd-repart has grown the partition at first boot.
+// systemd-repart has grown the partition at first boot. The mount waits
+// for systemd-repart: in the booted system (not the initrd) nothing else
+// orders the two, and systemd-growfs, which runs once after the mount,
+// would otherwise grow the filesystem to the partition's size before
+// repart has grown it.
 func dockerFstab(partUUID string) string {
-	return fmt.Sprintf("PARTUUID=%s %s ext4 defaults,x-systemd.growfs 0 2\n", strings.ToLower(partUUID), nodepaths.DockerRoot)
+	return fmt.Sprintf("PARTUUID=%s %s ext4 defaults,x-systemd.growfs,x-systemd.after=systemd-repart.service 0 2\n", strings.ToLower(partUUID), nodepaths.DockerRoot)
 }
 
 // dockerTree makes dockerd's data root in the tree, with the lost+found

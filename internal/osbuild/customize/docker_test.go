@@ -22,3 +22,14 @@ func TestRepoDockremap(t *testing.T) {
 	}
 	t.Errorf("%s has no u line for dockremap:\n%s", p, b)
 }
+
+// TestDockerFstab: the DOCKER line mounts the partition on dockerd's root,
+// grows it and waits for systemd-repart.
+func TestDockerFstab(t *testing.T) {
+	got := dockerFstab("ABCD-1")
+	for _, want := range []string{"PARTUUID=abcd-1 /var/lib/docker ext4 ", "x-systemd.growfs", "x-systemd.after=systemd-repart.service", " 0 2\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("dockerFstab = %q, want it to contain %q", got, want)
+		}
+	}
+}
