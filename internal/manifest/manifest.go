@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,6 +17,7 @@ import (
 	"github.com/bulwark/bulwark/internal/atomicfile"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/progress"
+	"github.com/bulwark/bulwark/internal/sparse"
 )
 
 // File is manifest.json.
@@ -96,7 +96,8 @@ func FileDigest(path string) (string, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	// A raw disk image is mostly holes: read only its data (package sparse).
+	if err := sparse.Hash(h, f); err != nil {
 		return "", fmt.Errorf("hashing %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

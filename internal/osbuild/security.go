@@ -121,9 +121,14 @@ func (b *build) stepSecurity(ctx context.Context, st *progress.Step) error {
 		st.Printf("audit rules %s (%d rules from %d files)", AuditRules, len(sec.audit), len(sec.auditFiles))
 	}
 	st.Printf("compiling %d SELinux modules into policy %q", len(sec.modules), b.spec.SELinux.Policy)
-	if err := policy.Install(ctx, b.tools, root, b.spec.SELinux.Policy, sec.modules); err != nil {
+	reused, err := policy.Install(ctx, b.tools, root, b.spec.SELinux.Policy, sec.modules, b.cache().Policies())
+	if err != nil {
 		return err
 	}
-	st.Done("%d seccomp profiles, %d audit rules, %d SELinux modules", len(sec.seccomp), len(sec.audit), len(sec.modules))
+	how := "compiled"
+	if reused {
+		how = "reused from the cache"
+	}
+	st.Done("%d seccomp profiles, %d audit rules, %d SELinux modules (policy %s)", len(sec.seccomp), len(sec.audit), len(sec.modules), how)
 	return nil
 }

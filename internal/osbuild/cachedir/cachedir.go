@@ -8,6 +8,7 @@
 //	tools/<debarch>-<key>/      native tool root (toolroot), with CompleteMarker
 //	rootfs/<arch>-<key>/        assembled rootfs, with CompleteMarker
 //	images/usr-<arch>-<key>.img /usr EROFS images (imagecache)
+//	policy/<policy>-<key>/      compiled SELinux policies (policy), with CompleteMarker
 //	debs/sha256/<sha256>.deb    locked .debs by content (pkgcache)
 //	apt/<debarch>/              apt's state for resolving a lock
 //	host/<name>/                host-side Debian packages (scripts/fetch-deb.sh)
@@ -66,6 +67,9 @@ func (d Dir) Rootfs(arch, key string) string { return d.join("rootfs", arch+"-"+
 // Images is the image cache's directory (see imagecache).
 func (d Dir) Images() string { return d.join("images") }
 
+// Policies is the directory of compiled SELinux policies.
+func (d Dir) Policies() string { return d.join("policy") }
+
 // USRImagePrefix is the image cache prefix of arch's /usr images.
 func USRImagePrefix(arch string) string { return "usr-" + arch }
 
@@ -114,6 +118,7 @@ func Reusable(arch string) []string {
 	return []string{
 		filepath.Join("rootfs", arch+"-*"),
 		filepath.Join("images", USRImagePrefix(arch)+"-*.img"),
+		filepath.Join("policy", "*"),
 		filepath.Join("tools", "*"),
 		filepath.Join("debs", "sha256"),
 		filepath.Join("apt", "*"),

@@ -12,6 +12,7 @@ import (
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"github.com/bulwark/bulwark/internal/layout"
+	"github.com/bulwark/bulwark/internal/sparse"
 )
 
 const sector = 512
@@ -66,6 +67,9 @@ func Table(l *layout.Layout) *gpt.Table {
 	return t
 }
 
+// copySparse writes src into dst at off, leaving dst's holes where src has
+// holes or blocks of zeros: only src's data extents are read (sparse.Extents),
+// and within them all-zero blocks are not written.
 func copySparse(dst *os.File, off int64, src string, progress func(done, total int64)) error {
 	in, err := os.Open(src)
 	if err != nil {
@@ -76,25 +80,30 @@ func copySparse(dst *os.File, off int64, src string, progress func(done, total i
 	if err != nil {
 		return err
 	}
+	ext, err := sparse.Extents(in)
+	if err != nil {
+		return err
+	}
 	buf := make([]byte, 1<<20)
 	zero := make([]byte, len(buf))
-	var done int64
-	for {
-		n, err := io.ReadFull(in, buf)
-		if n > 0 {
-			if !bytes.Equal(buf[:n], zero[:n]) {
-				if _, werr := dst.WriteAt(buf[:n], off+done); werr != nil {
+	for _, e := range ext {
+		for pos := e.Off; pos < e.Off+e.Len; {
+			n, err := in.ReadAt(buf[:min(int64(len(buf)), e.Off+e.Len-pos)], pos)
+			if n > 0 && !bytes.Equal(buf[:n], zero[:n]) {
+				if _, werr := dst.WriteAt(buf[:n], off+pos); werr != nil {
 					return werr
 				}
 			}
-			done += int64(n)
-			progress(done, fi.Size())
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return nil
-		}
-		if err != nil {
-			return err
+			pos += int64(n)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			progress(pos, fi.Size())
 		}
 	}
+	progress(fi.Size(), fi.Size())
+	return nil
 }

@@ -1,0 +1,132 @@
+package policy
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
+)
+
+// tree writes files (path relative to dir → content) under dir.
+func tree(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for p, c := range files {
+		f := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func image(t *testing.T, store string) string {
+	root := t.TempDir()
+	tree(t, root, map[string]string{
+		"var/lib/selinux/default/active/policy.kern": store,
+		"etc/selinux/default/policy/policy.33":       "compiled",
+		"usr/share/selinux/default/base.pp":          "base",
+	})
+	return root
+}
+
+func TestKeyNamesEveryInput(t *testing.T) {
+	mods := t.TempDir()
+	mod := filepath.Join(mods, "bulwark.cil")
+	tree(t, mods, map[string]string{"bulwark.cil": "(type a)"})
+	base, err := key("/c/tools/amd64-1", image(t, "store"), "default", []string{mod})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, _ := key("/c/tools/amd64-1", image(t, "store"), "default", []string{mod})
+	if same != base {
+		t.Errorf("equal inputs give keys %s and %s", base, same)
+	}
+	changed := map[string]func() (string, error){
+		"another store":     func() (string, error) { return key("/c/tools/amd64-1", image(t, "store2"), "default", []string{mod}) },
+		"another tool root": func() (string, error) { return key("/c/tools/amd64-2", image(t, "store"), "default", []string{mod}) },
+		"another module": func() (string, error) {
+			other := filepath.Join(t.TempDir(), "bulwark.cil")
+			os.WriteFile(other, []byte("(type b)"), 0o644)
+			return key("/c/tools/amd64-1", image(t, "store"), "default", []string{other})
+		},
+	}
+	for name, f := range changed {
+		k, err := f()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == base {
+			t.Errorf("%s: same key %s", name, k)
+		}
+	}
+}
+
+// A cached policy for the same inputs is restored in place of the image's
+// trees, without running semodule (no tool root here: a miss would fail).
+func TestInstallRestoresCachedPolicy(t *testing.T) {
+	root := image(t, "store")
+	mod := filepath.Join(t.TempDir(), "bulwark.cil")
+	os.WriteFile(mod, []byte("(type a)"), 0o644)
+	cache := t.TempDir()
+	k, err := key("/nonexistent/tools", root, "default", []string{mod})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := filepath.Join(cache, "default-"+k)
+	tmp, _ := cachedir.Begin(entry)
+	tree(t, tmp, map[string]string{
+		"var/lib/selinux/default/active/policy.kern":             "store with bulwark",
+		"var/lib/selinux/default/active/modules/400/bulwark/cil": "(type a)",
+		"etc/selinux/default/policy/policy.33":                   "compiled with bulwark",
+	})
+	if err := cachedir.Finish(tmp, entry); err != nil {
+		t.Fatal(err)
+	}
+	reused, err := Install(context.Background(), "/nonexistent/tools", root, "default", []string{mod}, cache)
+	if err != nil || !reused {
+		t.Fatalf("Install = %v, %v; want a reuse", reused, err)
+	}
+	for p, want := range map[string]string{
+		"var/lib/selinux/default/active/policy.kern":             "store with bulwark",
+		"var/lib/selinux/default/active/modules/400/bulwark/cil": "(type a)",
+		"etc/selinux/default/policy/policy.33":                   "compiled with bulwark",
+		"usr/share/selinux/default/base.pp":                      "base",
+	} {
+		if b, err := os.ReadFile(filepath.Join(root, p)); err != nil || string(b) != want {
+			t.Errorf("%s = %q, %v; want %q", p, b, err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/lib/selinux/default", cachedir.CompleteMarker)); err == nil {
+		t.Error("the cache's completion marker was copied into the image")
+	}
+}
+
+func TestPruneKeepsTheNewest(t *testing.T) {
+	cache := t.TempDir()
+	now := time.Now()
+	for i := range keep + 2 {
+		e := filepath.Join(cache, "default-"+string(rune('a'+i)))
+		os.Mkdir(e, 0o755)
+		at := now.Add(time.Duration(i) * time.Minute)
+		os.Chtimes(e, at, at)
+	}
+	os.Mkdir(filepath.Join(cache, "mls-z"), 0o755)
+	prune(cache, "default")
+	left, _ := filepath.Glob(filepath.Join(cache, "default-*"))
+	if len(left) != keep {
+		t.Fatalf("left %v; want the %d newest", left, keep)
+	}
+	for _, gone := range []string{"default-a", "default-b"} {
+		if _, err := os.Stat(filepath.Join(cache, gone)); err == nil {
+			t.Errorf("%s (oldest) kept", gone)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cache, "mls-z")); err != nil {
+		t.Error("another policy's entry was pruned")
+	}
+}
