@@ -94,6 +94,7 @@ func run(ctx context.Context, args []string) int {
 		cache := fs.String("cache", ".cache", "cache directory (downloads, assembled rootfs)")
 		keep := fs.Bool("keep-work", false, "keep the work directory for debugging")
 		signKey := fs.String("sign-key", "", "gpg secret key (from GNUPGHOME) that signs SHA256SUMS into SHA256SUMS.gpg; empty: unsigned")
+		version := fs.String("image-version", "", "the image's version (os-release IMAGE_VERSION, compared by systemd-sysupdate); default: the spec's version, else the lock's date")
 		sbKeys := fs.String("secureboot-keys", "", "Secure Boot key directory (osbuild secureboot keys): sign the boot chain, enroll on first boot; empty: unsigned")
 		mode := osbuild.LockStrict
 		fs.Var(&mode, "lock", "when a locked package is in neither the archive nor the package cache: strict (fail, naming each) or refresh (relock, print what moved, go on)")
@@ -101,7 +102,7 @@ func run(ctx context.Context, args []string) int {
 		if perr != nil {
 			return exitUsage
 		}
-		_, err = osbuild.Build(ctx, osbuild.BuildOptions{SpecPath: spec, Arch: *a, OutDir: *out, CacheDir: *cache, KeepWork: *keep, Lock: mode, SignKey: *signKey, SecureBootKeys: *sbKeys, Stdout: os.Stdout})
+		_, err = osbuild.Build(ctx, osbuild.BuildOptions{SpecPath: spec, Arch: *a, OutDir: *out, CacheDir: *cache, KeepWork: *keep, Lock: mode, SignKey: *signKey, ImageVersion: *version, SecureBootKeys: *sbKeys, Stdout: os.Stdout})
 	case "fetch":
 		fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
 		a := fs.String("arch", "", "only this architecture (default: every one the spec lists)")

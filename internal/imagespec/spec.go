@@ -25,10 +25,14 @@ const APIVersion = "bulwark.dev/v1alpha1"
 
 // Spec is an image spec.
 type Spec struct {
-	APIVersion    string   `yaml:"apiVersion"`
-	Kind          string   `yaml:"kind"`
-	Name          string   `yaml:"name"`
-	Description   string   `yaml:"description"`
+	APIVersion  string `yaml:"apiVersion"`
+	Kind        string `yaml:"kind"`
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Version is the image's version (os-release IMAGE_VERSION), the one
+	// systemd-sysupdate compares to pick an update; osbuild build
+	// --image-version overrides it. Empty: the lock's date, YYYY.MM.DD.
+	Version       string   `yaml:"version"`
 	Debian        Debian   `yaml:"debian"`
 	Architectures []string `yaml:"architectures"`
 	Packages      Packages `yaml:"packages"`
@@ -49,6 +53,14 @@ type Spec struct {
 	File string `yaml:"-"`
 	Dir  string `yaml:"-"`
 }
+
+// VersionOK reports whether v is a version systemd-sysupdate can carry in
+// a partition label and a file name (its @v): it starts with a letter or
+// digit and holds only letters, digits and ".", "_", "+", "~", "^", "-";
+// at most 64 bytes, so "<name>_<version>_verity" fits a GPT label.
+func VersionOK(v string) bool { return versionRe.MatchString(v) }
+
+var versionRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~^-]{0,63}$`)
 
 // Debian names where packages come from: one release and the suites of it
 // the image draws from. A container host needs its release's security

@@ -112,6 +112,8 @@ func TestLoadErrors(t *testing.T) {
 		{"no raw output", "outputs: [raw, qcow2]", "outputs: [qcow2]", []string{"$.outputs: must include raw"}},
 		{"unknown output", "outputs: [raw, qcow2]", "outputs: [raw, vmdk]", []string{`$.outputs[1]: unknown output "vmdk"`}},
 		{"wrong type", "size: 4GiB", "size: [1]", []string{"$.disk.size: expected a size"}},
+		{"version with a slash", "name: test", "name: test\nversion: 1/2", []string{`$.version: must start with a letter or digit`}},
+		{"version with a space", "name: test", "name: test\nversion: \"1 2\"", []string{`$.version: must start with a letter or digit`}},
 		{"several errors at once", "name: test", "name: BAD\nbogus: 1", []string{"$.name", "$.bogus"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -168,5 +170,17 @@ func TestRepoImagesValidate(t *testing.T) {
 				t.Errorf("lock: %v", err)
 			}
 		})
+	}
+}
+
+func TestVersionOK(t *testing.T) {
+	for v, want := range map[string]bool{
+		"1": true, "2026.11.28": true, "v2": true, "1.2.3-rc1": true, "1+b2~3^4_5": true,
+		"": false, "-1": false, ".1": false, "1/2": false, "1 2": false, "ü": false,
+		strings.Repeat("1", 64): true, strings.Repeat("1", 65): false,
+	} {
+		if got := VersionOK(v); got != want {
+			t.Errorf("VersionOK(%q) = %v, want %v", v, got, want)
+		}
 	}
 }

@@ -48,6 +48,9 @@ func (s *Spec) validateHeader(add addFunc) {
 	if !nameRe.MatchString(s.Name) {
 		add("$.name", "must be lower-case letters, digits and dashes, got %q", s.Name)
 	}
+	if s.Version != "" && !VersionOK(s.Version) {
+		add("$.version", "must start with a letter or digit and hold only letters, digits and . _ + ~ ^ - (at most 64), got %q", s.Version)
+	}
 }
 
 // validatePackages checks the Debian source, the architectures and the

@@ -29,6 +29,7 @@ type File struct {
 type Image struct {
 	Name           string             `json:"name"`
 	Arch           string             `json:"arch"`
+	Version        string             `json:"version,omitempty"` // os-release IMAGE_VERSION
 	Kernel         string             `json:"kernel"`
 	Cmdline        string             `json:"cmdline"`
 	VerityRootHash string             `json:"verityRootHash"`

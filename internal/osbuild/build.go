@@ -47,6 +47,9 @@ type BuildOptions struct {
 	// the caller's GNUPGHOME) that signs SHA256SUMS into SHA256SUMS.gpg;
 	// empty leaves the outputs unsigned.
 	SignKey string
+	// ImageVersion overrides the spec's version (os-release IMAGE_VERSION,
+	// what systemd-sysupdate compares); it must pass imagespec.VersionOK.
+	ImageVersion string
 	// SecureBootKeys is a key directory (osbuild secureboot keys) whose db
 	// key signs systemd-boot and the UKI and whose .auth files go on the
 	// ESP for enrollment; empty builds an unsigned boot chain.
@@ -148,6 +151,9 @@ func (b *build) validate() error {
 		return err
 	}
 	b.spec = spec
+	if v := b.o.ImageVersion; v != "" && !imagespec.VersionOK(v) {
+		return fmt.Errorf("--image-version %q: must start with a letter or digit and hold only letters, digits and . _ + ~ ^ - (at most 64)", v)
+	}
 	if !spec.HasArch(b.o.Arch) {
 		return fmt.Errorf("%s: $.architectures: does not list %q (lists %v)", spec.File, b.o.Arch, spec.Architectures)
 	}
@@ -231,6 +237,18 @@ func (b *build) recordInputs() error {
 		b.img.Inputs[rel] = d
 	}
 	return nil
+}
+
+// version is the image's version: --image-version, else the spec's, else
+// the lock's date (a relock moves it, so it is not fixed before the build).
+func (b *build) version() string {
+	switch {
+	case b.o.ImageVersion != "":
+		return b.o.ImageVersion
+	case b.spec.Version != "":
+		return b.spec.Version
+	}
+	return b.epoch.Format("2006.01.02")
 }
 
 // cache is the build's cache directory.

@@ -177,14 +177,15 @@ func (b *build) stepCustomize(ctx context.Context, st *progress.Step) error {
 		Enable: b.spec.Units.Enable, Disable: b.spec.Units.Disable, Mask: b.spec.Units.Mask,
 		Hostname: b.spec.Name, RootPartUUID: b.layout.Get(layout.Root).UUID, DockerPartUUID: dockerPartUUID(b.layout),
 		SELinuxPolicy: b.spec.SELinux.Policy, SELinuxMode: b.spec.SELinux.Mode,
-		OSRelease: map[string]string{"IMAGE_ID": b.spec.Name, "IMAGE_VERSION": b.epoch.Format("2006.01.02"), "VARIANT_ID": "bulwark", "VARIANT": "Bulwark container host"},
+		OSRelease: map[string]string{"IMAGE_ID": b.spec.Name, "IMAGE_VERSION": b.version(), "VARIANT_ID": "bulwark", "VARIANT": "Bulwark container host"},
 		Epoch:     b.epoch,
 		Tools:     b.tools,
 	})
 	if err != nil {
 		return err
 	}
-	st.Done("%d overlays, %d units enabled, %d masked", len(overlays), len(b.spec.Units.Enable), len(b.spec.Units.Mask))
+	b.img.Version = b.version()
+	st.Done("%d overlays, %d units enabled, %d masked; version %s", len(overlays), len(b.spec.Units.Enable), len(b.spec.Units.Mask), b.img.Version)
 	return nil
 }
 

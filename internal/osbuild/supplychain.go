@@ -64,7 +64,7 @@ func (b *build) stepSBOM(ctx context.Context, st *progress.Step) error {
 		}
 		bins = append(bins, g)
 	}
-	doc, err := sbom.Document(sbom.Image{Name: b.spec.Name, Arch: b.arch.Name, Version: b.epoch.Format("2006.01.02"),
+	doc, err := sbom.Document(sbom.Image{Name: b.spec.Name, Arch: b.arch.Name, Version: b.version(),
 		File: rawFile, SHA256: rawSum, Distro: b.spec.Debian.Release, VerityRootHash: b.img.VerityRootHash, Created: b.epoch},
 		debs, bins, lic)
 	if err != nil {
