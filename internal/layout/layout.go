@@ -12,12 +12,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/bulwark/bulwark/internal/arch"
 )
 
-// Partition labels, in disk order.
+// Partition roles, in disk order. A role names a partition's job in the
+// image; its GPT label is the role, except for the /usr slots, whose labels
+// are what systemd-sysupdate reads (see SetVersion).
 const (
 	ESP        = "EFI-SYSTEM"
 	USRA       = "USR-A"
@@ -56,15 +59,32 @@ type Sizes struct {
 	Docker                         bool
 }
 
+// EmptyLabel marks a /usr slot that holds no version: systemd-sysupdate
+// writes an update only into a partition of the right type labelled so.
+const EmptyLabel = "_empty"
+
+// MaxLabel is the most UTF-16 code units a GPT partition label holds.
+const MaxLabel = 36
+
 // Partition is one planned partition.
 type Partition struct {
 	Number     int    `json:"number"`
+	Role       string `json:"role"`
 	Label      string `json:"label"`
 	Type       string `json:"type"`
 	UUID       string `json:"uuid"`
 	Start      int64  `json:"start"` // bytes
 	Size       int64  `json:"size"`  // bytes
 	Attributes uint64 `json:"attributes"`
+}
+
+// Name is the partition's role, or its label where it has none (a disk
+// that is not Bulwark's).
+func (p Partition) Name() string {
+	if p.Role != "" {
+		return p.Role
+	}
+	return p.Label
 }
 
 // Layout is a planned disk.
@@ -74,13 +94,26 @@ type Layout struct {
 	Parts    []Partition `json:"partitions"`
 }
 
-// Plan lays out a disk for arch a. seed makes the UUIDs unique per image.
-func Plan(a arch.Arch, s Sizes, seed string) (*Layout, error) {
+// Plan lays out a disk for arch a. seed makes the UUIDs unique per image;
+// name and version label the /usr slot the image boots from (SetVersion).
+func Plan(a arch.Arch, s Sizes, seed, name, version string) (*Layout, error) {
+	l, err := plan(a, s, seed)
+	if err != nil {
+		return nil, err
+	}
+	l.Get(USRB).Label, l.Get(USRBVerity).Label = EmptyLabel, EmptyLabel
+	if err := l.SetVersion(name, version); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func plan(a arch.Arch, s Sizes, seed string) (*Layout, error) {
 	l := &Layout{DiskSize: s.Disk, DiskGUID: DerivedUUID(seed, "disk")}
 	off := int64(Align)
-	add := func(label, typ string, size int64, attrs uint64) {
-		l.Parts = append(l.Parts, Partition{Number: len(l.Parts) + 1, Label: label, Type: typ,
-			UUID: DerivedUUID(seed, label), Start: off, Size: size, Attributes: attrs})
+	add := func(role, typ string, size int64, attrs uint64) {
+		l.Parts = append(l.Parts, Partition{Number: len(l.Parts) + 1, Role: role, Label: role, Type: typ,
+			UUID: DerivedUUID(seed, role), Start: off, Size: size, Attributes: attrs})
 		off += size
 	}
 	add(ESP, arch.ESPType, s.ESP, 0)
@@ -116,24 +149,74 @@ func Plan(a arch.Arch, s Sizes, seed string) (*Layout, error) {
 	return l, nil
 }
 
-// Find returns the partition labelled label, or nil.
-func (l *Layout) Find(label string) *Partition {
+// roles are the fixed roles, in the order Plan lays them out.
+var roles = []string{ESP, USRA, USRAVerity, USRB, USRBVerity, OEM, Root, Docker}
+
+// AssignRoles gives partitions read back from a disk their roles. A label
+// that is a role names it (EFI-SYSTEM, OEM, ROOT, DOCKER; USR-A and the
+// rest on disks from before the /usr slots were labelled by version). A
+// /usr slot, labelled "<name>_<version>" or EmptyLabel, takes its role by
+// type and order, as Plan lays them out: the first /usr partition is USR-A,
+// the second USR-B, and the same for their verity partitions.
+func AssignRoles(parts []Partition) {
+	var usr, verity int
+	for i := range parts {
+		p := &parts[i]
+		if slices.Contains(roles, p.Label) {
+			p.Role = p.Label
+			continue
+		}
+		isUSR, isVerity := false, false
+		for _, n := range arch.Names() {
+			a, _ := arch.Lookup(n)
+			isUSR = isUSR || strings.EqualFold(p.Type, a.USRType)
+			isVerity = isVerity || strings.EqualFold(p.Type, a.USRVerityType)
+		}
+		switch {
+		case isUSR && usr < 2:
+			p.Role = []string{USRA, USRB}[usr]
+			usr++
+		case isVerity && verity < 2:
+			p.Role = []string{USRAVerity, USRBVerity}[verity]
+			verity++
+		}
+	}
+}
+
+// SetVersion labels the slot the image boots from (USR-A and its verity
+// partition) with the image's name and version, as systemd-sysupdate's
+// transfer definitions match them: "<name>_<version>" and
+// "<name>_<version>_verity". The idle slot stays EmptyLabel.
+func (l *Layout) SetVersion(name, version string) error {
+	usr, verity := USRLabel(name, version), USRLabel(name, version)+"_verity"
+	if len(verity) > MaxLabel {
+		return fmt.Errorf("the /usr slot's label %q is longer than a GPT label's %d characters: shorten the name or the version", verity, MaxLabel)
+	}
+	l.Get(USRA).Label, l.Get(USRAVerity).Label = usr, verity
+	return nil
+}
+
+// USRLabel is the GPT label of the /usr partition holding version of the
+// image name.
+func USRLabel(name, version string) string { return name + "_" + version }
+
+// Find returns the partition with role, or nil.
+func (l *Layout) Find(role string) *Partition {
 	for i := range l.Parts {
-		if l.Parts[i].Label == label {
-			return &l.Parts[i]
+		// A manifest from before roles has labels that were the roles.
+		if p := &l.Parts[i]; p.Role == role || p.Role == "" && p.Label == role {
+			return p
 		}
 	}
 	return nil
 }
 
-// Get returns the partition labelled label.
-func (l *Layout) Get(label string) *Partition {
-	for i := range l.Parts {
-		if l.Parts[i].Label == label {
-			return &l.Parts[i]
-		}
+// Get returns the partition with role.
+func (l *Layout) Get(role string) *Partition {
+	if p := l.Find(role); p != nil {
+		return p
 	}
-	panic("layout: no partition " + label)
+	panic("layout: no partition " + role)
 }
 
 // SetUSRHash gives USR-A and USR-A-VERITY the UUIDs that systemd derives from

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,7 +19,7 @@ func TestPlanGolden(t *testing.T) {
 	for _, name := range arch.Names() {
 		t.Run(name, func(t *testing.T) {
 			a, _ := arch.Lookup(name)
-			l, err := Plan(a, Sizes{Disk: 4 << 30, ESP: 128 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 32 << 20, Root: 1 << 30, Docker: true}, "container-host/"+name)
+			l, err := Plan(a, Sizes{Disk: 4 << 30, ESP: 128 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 32 << 20, Root: 1 << 30, Docker: true}, "container-host/"+name, "container-host", "2026.11.28")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,15 +46,16 @@ func TestPlanGolden(t *testing.T) {
 
 func TestPlanInvariants(t *testing.T) {
 	a, _ := arch.Lookup("x86_64")
-	l, err := Plan(a, Sizes{Disk: 3 << 30, ESP: 64 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 1 << 20}, "s")
+	l, err := Plan(a, Sizes{Disk: 3 << 30, ESP: 64 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 1 << 20}, "s", "s", "1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	labels := []string{ESP, USRA, USRAVerity, USRB, USRBVerity, OEM, Root}
+	roles := []string{ESP, USRA, USRAVerity, USRB, USRBVerity, OEM, Root}
+	labels := []string{ESP, "s_1", "s_1_verity", EmptyLabel, EmptyLabel, OEM, Root}
 	end := int64(Align)
 	for i, p := range l.Parts {
-		if p.Label != labels[i] || p.Number != i+1 {
-			t.Errorf("partition %d is %s #%d, want %s", i, p.Label, p.Number, labels[i])
+		if p.Role != roles[i] || p.Label != labels[i] || p.Number != i+1 {
+			t.Errorf("partition %d is %s (%q) #%d, want %s (%q)", i, p.Role, p.Label, p.Number, roles[i], labels[i])
 		}
 		if p.Start%Align != 0 || p.Size%Align != 0 {
 			t.Errorf("%s not 1 MiB aligned: start %d size %d", p.Label, p.Start, p.Size)
@@ -72,7 +74,7 @@ func TestPlanInvariants(t *testing.T) {
 	if DerivedUUID("a", "x") == DerivedUUID("b", "x") || DerivedUUID("a", "x") != DerivedUUID("a", "x") {
 		t.Error("DerivedUUID must be stable per seed and differ across seeds")
 	}
-	if _, err := Plan(a, Sizes{Disk: 2 << 30, ESP: 64 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 1 << 20}, "s"); err == nil {
+	if _, err := Plan(a, Sizes{Disk: 2 << 30, ESP: 64 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 1 << 20}, "s", "s", "1"); err == nil {
 		t.Error("Plan accepted a disk too small for ROOT")
 	}
 }
@@ -84,7 +86,7 @@ func TestPlanDocker(t *testing.T) {
 	base := Sizes{Disk: 4 << 30, ESP: 64 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 1 << 20}
 	good := base
 	good.Root, good.Docker = 512<<20, true
-	l, err := Plan(a, good, "s")
+	l, err := Plan(a, good, "s", "s", "1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,10 +111,62 @@ func TestPlanDocker(t *testing.T) {
 		{"no room for docker", func(s Sizes) Sizes { s.Docker, s.Root = true, 1900<<20; return s }, "for DOCKER"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Plan(a, tc.s(base), "s")
+			_, err := Plan(a, tc.s(base), "s", "s", "1")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The /usr slot's labels are what systemd-sysupdate matches; a GPT label
+// holds 36 characters, and a version that does not fit is refused, not cut.
+func TestSetVersion(t *testing.T) {
+	a, _ := arch.Lookup("aarch64")
+	sizes := Sizes{Disk: 3 << 30, ESP: 64 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 1 << 20}
+	l, err := Plan(a, sizes, "s", "container-host", "7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Get(USRA).Label + " " + l.Get(USRAVerity).Label; got != "container-host_7 container-host_7_verity" {
+		t.Errorf("USR-A labels %q", got)
+	}
+	if err := l.SetVersion("container-host", "2026.11.28"); err != nil || l.Get(USRA).Label != "container-host_2026.11.28" {
+		t.Errorf("SetVersion: %v, label %q", err, l.Get(USRA).Label)
+	}
+	uuid := l.Get(USRB).UUID
+	if _, err := Plan(a, sizes, "s", "container-host", "2026.11.28-rc1.extra"); err == nil || !strings.Contains(err.Error(), "longer than a GPT label") {
+		t.Errorf("a 37-character label: %v", err)
+	}
+	if other, _ := Plan(a, sizes, "s", "container-host", "8"); other.Get(USRB).UUID != uuid {
+		t.Error("the version changed a partition UUID")
+	}
+}
+
+// A disk read back gives its partitions roles from labels and types: the
+// /usr slots are labelled by version, or _empty, or (older disks) by role.
+func TestAssignRoles(t *testing.T) {
+	a, _ := arch.Lookup("x86_64")
+	l, err := Plan(a, Sizes{Disk: 4 << 30, ESP: 64 << 20, USR: 1 << 30, USRVerity: 16 << 20, OEM: 1 << 20, Root: 1 << 30, Docker: true}, "s", "container-host", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	updated := slices.Clone(l.Parts)
+	updated[3].Label, updated[4].Label = "container-host_2", "container-host_2_verity"
+	older := slices.Clone(l.Parts)
+	for i := range older {
+		older[i].Label = older[i].Role
+	}
+	for name, parts := range map[string][]Partition{"as built": l.Parts, "after an update": updated, "labelled by role": older} {
+		read := slices.Clone(parts)
+		for i := range read {
+			read[i].Role = ""
+		}
+		AssignRoles(read)
+		for i := range read {
+			if read[i].Role != parts[i].Role {
+				t.Errorf("%s: partition %d (%q) got role %q, want %q", name, read[i].Number, read[i].Label, read[i].Role, parts[i].Role)
+			}
+		}
 	}
 }

@@ -168,7 +168,7 @@ func (b *build) validate() error {
 	}
 	l, err := layout.Plan(b.arch, layout.Sizes{Disk: int64(spec.Disk.Size), ESP: int64(spec.Disk.ESP),
 		USR: int64(spec.Disk.USR), USRVerity: int64(spec.Disk.USRVerity), OEM: int64(spec.Disk.OEM),
-		Root: int64(spec.Disk.Root), Docker: spec.Disk.DockerPartition}, spec.Name+"/"+b.arch.Name)
+		Root: int64(spec.Disk.Root), Docker: spec.Disk.DockerPartition}, spec.Name+"/"+b.arch.Name, spec.Name, b.version())
 	if err != nil {
 		return fmt.Errorf("%s: $.disk: %w", spec.File, err)
 	}
@@ -202,6 +202,11 @@ func (b *build) loadLock() error {
 	}
 	b.lock = lock
 	b.epoch = time.Unix(lock.SourceDateEpoch, 0).UTC()
+	if b.layout != nil { // a relock: a version taken from the lock's date moved with it
+		if err := b.layout.SetVersion(b.spec.Name, b.version()); err != nil {
+			return err
+		}
+	}
 	if b.img != nil {
 		return b.recordInputs()
 	}

@@ -191,7 +191,7 @@ func diskRegions(l *layout.Layout) []region {
 	rs = append(rs, region{"GPT (primary)", 0, l.Parts[0].Start})
 	end := int64(0)
 	for _, p := range l.Parts {
-		rs = append(rs, region{p.Label, p.Start, p.Start + p.Size})
+		rs = append(rs, region{p.Name(), p.Start, p.Start + p.Size})
 		end = max(end, p.Start+p.Size)
 	}
 	return append(rs, region{"GPT (backup)", end, l.DiskSize})

@@ -123,7 +123,7 @@ func TestInspect(t *testing.T) {
 }
 
 func TestSystemdDissect(t *testing.T) {
-	load(t)
+	img, _ := load(t)
 	tools := toolRoot(t)
 	dir := filepath.Dir(*imagePath)
 	var out strings.Builder
@@ -149,8 +149,13 @@ func TestSystemdDissect(t *testing.T) {
 	for _, m := range res.Mounts {
 		got[m.Designator] = m.Fstype + "/" + m.Label
 	}
-	// USR-B is empty and marked no-auto: dissect must pick USR-A.
-	for d, want := range map[string]string{"root": "ext4/ROOT", "usr": "erofs/USR-A", "esp": "vfat/EFI-SYSTEM"} {
+	// USR-B is empty and marked no-auto: dissect must pick USR-A, labelled
+	// with the image's version for systemd-sysupdate.
+	usr := img.Layout.Get(layout.USRA).Label
+	if want := layout.USRLabel(img.Name, img.Version); usr != want {
+		t.Errorf("manifest: USR-A is labelled %q, want %q", usr, want)
+	}
+	for d, want := range map[string]string{"root": "ext4/ROOT", "usr": "erofs/" + usr, "esp": "vfat/EFI-SYSTEM"} {
 		g, ok := got[d]
 		if !ok || g != want {
 			t.Errorf("systemd-dissect: designator %s = %q, want %s (all: %v)\n%s", d, g, want, got, out.String())

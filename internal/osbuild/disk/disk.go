@@ -41,12 +41,12 @@ func Write(path string, l *layout.Layout, contents map[string]string, progress f
 		return fmt.Errorf("writing GPT: %w", err)
 	}
 	for _, p := range l.Parts {
-		src, ok := contents[p.Label]
+		src, ok := contents[p.Role]
 		if !ok {
 			continue
 		}
-		if err := copySparse(f, p.Start, src, func(done, total int64) { progress(p.Label, done, total) }); err != nil {
-			return fmt.Errorf("writing partition %s: %w", p.Label, err)
+		if err := copySparse(f, p.Start, src, func(done, total int64) { progress(p.Role, done, total) }); err != nil {
+			return fmt.Errorf("writing partition %s: %w", p.Role, err)
 		}
 	}
 	if err := f.Sync(); err != nil {

@@ -71,25 +71,27 @@ func open(p string, f *os.File) (*Disk, error) {
 		img.Partitions = append(img.Partitions, layout.Partition{Number: i + 1, Label: part.Name, Type: strings.ToUpper(string(part.Type)),
 			UUID: strings.ToUpper(part.GUID), Start: int64(part.Start) * 512, Size: int64(part.End-part.Start+1) * 512, Attributes: part.Attributes})
 	}
+	layout.AssignRoles(img.Partitions)
 	return img, nil
 }
 
 // Close releases the image file.
 func (img *Disk) Close() error { return img.f.Close() }
 
-// Partition returns the partition labelled label, or an error naming it.
-func (img *Disk) Partition(label string) (*layout.Partition, error) {
+// Partition returns the partition with role (layout.RoleOf), or an error
+// naming it.
+func (img *Disk) Partition(role string) (*layout.Partition, error) {
 	for i := range img.Partitions {
-		if img.Partitions[i].Label == label {
+		if img.Partitions[i].Role == role {
 			return &img.Partitions[i], nil
 		}
 	}
-	return nil, fmt.Errorf("no %s partition", label)
+	return nil, fmt.Errorf("no %s partition", role)
 }
 
-// Section reads the partition labelled label.
-func (img *Disk) Section(label string) (*io.SectionReader, error) {
-	p, err := img.Partition(label)
+// Section reads the partition with role.
+func (img *Disk) Section(role string) (*io.SectionReader, error) {
+	p, err := img.Partition(role)
 	if err != nil {
 		return nil, err
 	}

@@ -98,9 +98,9 @@ func ukiCmdline(fs filesystem.FileSystem, p string) (string, error) {
 	return strings.TrimSpace(strings.TrimRight(string(b), "\x00")), nil
 }
 
-func (img *Report) part(label string) *layout.Partition {
+func (img *Report) part(role string) *layout.Partition {
 	for i := range img.Partitions {
-		if img.Partitions[i].Label == label {
+		if img.Partitions[i].Role == role {
 			return &img.Partitions[i]
 		}
 	}
