@@ -24,6 +24,9 @@ type Arch struct {
 	Console                          string // serial console device for the kernel
 	Kernel                           string // Debian kernel metapackage
 	QEMU                             string // qemu-system-<QEMU>
+	// Systemd is systemd's name for the architecture (its %a specifier,
+	// os-release, DPS file names): x86-64, arm64.
+	Systemd string
 }
 
 // ESPType is the EFI System Partition type GUID, the same on every arch.
@@ -39,7 +42,7 @@ var table = map[string]Arch{
 		USRType:       "8484680C-9521-48C6-9C11-B0720656F69E",
 		USRVerityType: "77FF5F63-E7B6-4633-ACF4-1565B864C0E6",
 		EFIBoot:       "BOOTX64.EFI", SystemdBoot: "systemd-bootx64.efi", Stub: "linuxx64.efi.stub",
-		Console: "ttyS0", Kernel: "linux-image-amd64", QEMU: "x86_64",
+		Console: "ttyS0", Kernel: "linux-image-amd64", QEMU: "x86_64", Systemd: "x86-64",
 	},
 	"aarch64": {
 		Name: "aarch64", Debian: "arm64", GoArch: "arm64",
@@ -47,7 +50,7 @@ var table = map[string]Arch{
 		USRType:       "B0E01050-EE5F-4390-949A-9101B17104E9",
 		USRVerityType: "6E11A4E7-FBCA-4DED-B9E9-E1A512BB664E",
 		EFIBoot:       "BOOTAA64.EFI", SystemdBoot: "systemd-bootaa64.efi", Stub: "linuxaa64.efi.stub",
-		Console: "ttyAMA0", Kernel: "linux-image-arm64", QEMU: "aarch64",
+		Console: "ttyAMA0", Kernel: "linux-image-arm64", QEMU: "aarch64", Systemd: "arm64",
 	},
 }
 

@@ -56,11 +56,12 @@ type Spec struct {
 
 // VersionOK reports whether v is a version systemd-sysupdate can carry in
 // a partition label and a file name (its @v): it starts with a letter or
-// digit and holds only letters, digits and ".", "_", "+", "~", "^", "-";
-// at most 64 bytes, so "<name>_<version>_verity" fits a GPT label.
+// digit and holds only letters, digits and ".", "+", "~", "^", "-". No "_":
+// it ends @v in the update payload's names (internal/sysupdate). The GPT
+// label "<name>_<version>_verity" bounds its length (layout.SetVersion).
 func VersionOK(v string) bool { return versionRe.MatchString(v) }
 
-var versionRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~^-]{0,63}$`)
+var versionRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+~^-]{0,63}$`)
 
 // Debian names where packages come from: one release and the suites of it
 // the image draws from. A container host needs its release's security

@@ -175,7 +175,7 @@ func TestRepoImagesValidate(t *testing.T) {
 
 func TestVersionOK(t *testing.T) {
 	for v, want := range map[string]bool{
-		"1": true, "2026.11.28": true, "v2": true, "1.2.3-rc1": true, "1+b2~3^4_5": true,
+		"1": true, "2026.11.28": true, "v2": true, "1.2.3-rc1": true, "1+b2~3^4": true, "1_2": false,
 		"": false, "-1": false, ".1": false, "1/2": false, "1 2": false, "ü": false,
 		strings.Repeat("1", 64): true, strings.Repeat("1", 65): false,
 	} {

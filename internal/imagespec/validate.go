@@ -49,7 +49,7 @@ func (s *Spec) validateHeader(add addFunc) {
 		add("$.name", "must be lower-case letters, digits and dashes, got %q", s.Name)
 	}
 	if s.Version != "" && !VersionOK(s.Version) {
-		add("$.version", "must start with a letter or digit and hold only letters, digits and . _ + ~ ^ - (at most 64), got %q", s.Version)
+		add("$.version", "must start with a letter or digit and hold only letters, digits and . + ~ ^ - (at most 64), got %q", s.Version)
 	}
 }
 

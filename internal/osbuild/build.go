@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bulwark/bulwark/internal/sysupdate"
 	"io"
 	"os"
 	"path/filepath"
@@ -82,6 +83,7 @@ type build struct {
 	install  map[string]customize.InstallFile
 	sec      *security
 	sbKeys   *secureboot.Keys // nil: unsigned boot chain
+	uki      string           // the UKI as written to the ESP (signed when sbKeys is set)
 }
 
 // Build builds the image and returns its manifest entry.
@@ -152,7 +154,7 @@ func (b *build) validate() error {
 	}
 	b.spec = spec
 	if v := b.o.ImageVersion; v != "" && !imagespec.VersionOK(v) {
-		return fmt.Errorf("--image-version %q: must start with a letter or digit and hold only letters, digits and . _ + ~ ^ - (at most 64)", v)
+		return fmt.Errorf("--image-version %q: must start with a letter or digit and hold only letters, digits and . + ~ ^ - (at most 64)", v)
 	}
 	if !spec.HasArch(b.o.Arch) {
 		return fmt.Errorf("%s: $.architectures: does not list %q (lists %v)", spec.File, b.o.Arch, spec.Architectures)
@@ -254,6 +256,11 @@ func (b *build) version() string {
 		return b.spec.Version
 	}
 	return b.epoch.Format("2006.01.02")
+}
+
+// sysupdate names this build for systemd-sysupdate.
+func (b *build) sysupdate() sysupdate.Image {
+	return sysupdate.Image{Name: b.spec.Name, Arch: b.arch.Systemd, Version: b.version()}
 }
 
 // cache is the build's cache directory.

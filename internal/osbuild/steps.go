@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/bulwark/bulwark/internal/signedsums"
+	"github.com/bulwark/bulwark/internal/sysupdate"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -167,6 +169,35 @@ func (b *build) stepGoBinaries(ctx context.Context, st *progress.Step) error {
 	return nil
 }
 
+// installUpdater writes systemd-sysupdate's transfer definitions for the
+// image into /usr, and, when the build signs its outputs, the public key
+// sysupdate checks an update's SHA256SUMS.gpg with: the image trusts the
+// key its own release was signed with.
+func (b *build) installUpdater(ctx context.Context, st *progress.Step) error {
+	dir := filepath.Join(b.path("root"), sysupdate.Dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, data := range sysupdate.Definitions(b.spec.Name, b.arch.Systemd) {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("installing %s: %w", name, err)
+		}
+	}
+	if b.o.SignKey == "" {
+		st.Printf("update definitions in %s; no update keyring (no --sign-key): this image cannot verify, so cannot take, updates", sysupdate.Dir)
+		return nil
+	}
+	key, err := signedsums.ExportPublic(ctx, b.o.SignKey)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(b.path("root"), sysupdate.Keyring), key, 0o644); err != nil {
+		return fmt.Errorf("installing the update keyring: %w", err)
+	}
+	st.Printf("update definitions in %s; updates verified with %s's key (%s)", sysupdate.Dir, b.o.SignKey, sysupdate.Keyring)
+	return nil
+}
+
 func (b *build) stepCustomize(ctx context.Context, st *progress.Step) error {
 	var overlays []string
 	for _, ov := range b.spec.Overlays {
@@ -182,6 +213,9 @@ func (b *build) stepCustomize(ctx context.Context, st *progress.Step) error {
 		Tools:     b.tools,
 	})
 	if err != nil {
+		return err
+	}
+	if err := b.installUpdater(ctx, st); err != nil {
 		return err
 	}
 	b.img.Version = b.version()
@@ -403,7 +437,9 @@ func (b *build) stepESP(ctx context.Context, st *progress.Step) error {
 	files := []esp.File{
 		{Path: "/EFI/BOOT/" + b.arch.EFIBoot, Source: sdboot},
 		{Path: "/EFI/systemd/" + b.arch.SystemdBoot, Source: sdboot},
-		{Path: "/EFI/Linux/" + b.spec.Name + "-" + b.img.Kernel + ".efi", Source: ukiPath},
+		// The name systemd-sysupdate's UKI transfer matches (no boot
+		// counter: the installed entry is good).
+		{Path: b.sysupdate().UKIPath(), Source: ukiPath},
 		{Path: "/loader/loader.conf", Data: []byte(loaderConf)},
 	}
 	files = append(files, keyFiles...)
@@ -412,6 +448,7 @@ func (b *build) stepESP(ctx context.Context, st *progress.Step) error {
 		return err
 	}
 	b.files[layout.ESP] = b.path("esp.img")
+	b.uki = ukiPath
 	fi, _ := os.Stat(ukiPath)
 	st.Done("UKI %s, cmdline: %s", progress.Bytes(fi.Size()), b.img.Cmdline)
 	return nil
@@ -430,7 +467,9 @@ func (b *build) stepDisk(ctx context.Context, st *progress.Step) error {
 }
 
 func (b *build) stepOutputs(ctx context.Context, st *progress.Step) error {
-	raw := b.partial(b.file(outputs.Raw))
+	in := outputs.Build{Image: b.spec.Name, Arch: b.arch.Name, SystemdArch: b.arch.Systemd, Version: b.version(),
+		Raw: b.partial(b.file(outputs.Raw)), USR: b.files[layout.USRA], USRVerity: b.files[layout.USRAVerity], UKI: b.uki,
+		USRUUID: b.layout.Get(layout.USRA).UUID, VerityUUID: b.layout.Get(layout.USRAVerity).UUID}
 	for _, name := range b.spec.Outputs {
 		o, ok := outputs.Lookup(name)
 		if !ok {
@@ -439,7 +478,7 @@ func (b *build) stepOutputs(ctx context.Context, st *progress.Step) error {
 		if o.Write == nil {
 			continue // an earlier step wrote it
 		}
-		if err := o.Write(ctx, raw, b.output(b.file(o))); err != nil {
+		if err := o.Write(ctx, in, b.output); err != nil {
 			return err
 		}
 	}

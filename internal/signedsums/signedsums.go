@@ -97,6 +97,22 @@ func CheckKey(ctx context.Context, key string) error {
 	return nil
 }
 
+// ExportPublic returns key's public key as gpg --export writes it: a
+// keyring gpg --keyring reads, as systemd-sysupdate's import-pubring.gpg.
+func ExportPublic(ctx context.Context, key string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "gpg", "--batch", "--export", "--", key)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err == nil && len(out) == 0 {
+		err = errors.New("no public key")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("exporting the public key of %q: %w: %s", key, err, stderr.String())
+	}
+	return out, nil
+}
+
 // Sign writes dir/SHA256SUMS.gpg, a detached binary signature of
 // dir/SHA256SUMS by key. The signature carries its own time, so unlike
 // every other output it differs between two builds of the same inputs; it

@@ -8,6 +8,7 @@ import (
 	"debug/pe"
 	"flag"
 	"fmt"
+	"github.com/bulwark/bulwark/internal/sysupdate"
 	"io"
 	"os"
 	"os/exec"
@@ -206,7 +207,9 @@ func readESPFile(t testing.TB, fs filesystem.FileSystem, p string) []byte {
 }
 
 // ukiPath is where the image keeps its UKI on the ESP.
-func ukiPath(m *manifest.Image) string { return "/EFI/Linux/" + m.Name + "-" + m.Kernel + ".efi" }
+func ukiPath(m *manifest.Image) string {
+	return sysupdate.Image{Name: m.Name, Version: m.Version}.UKIPath()
+}
 
 // rawOf is the raw image a signed image's qcow2 was made from.
 func rawOf(s *signed) string { return strings.TrimSuffix(s.image, ".qcow2") + ".raw" }
