@@ -8,6 +8,7 @@ package nodespec
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,10 +34,28 @@ type Spec struct {
 	Authz      Authz  `yaml:"authz"`
 	Files      []File `yaml:"files"`
 	Units      []Unit `yaml:"units"`
+	// Update is where the node takes its /usr updates from (nil: the
+	// node is not updated in place).
+	Update *Update `yaml:"update"`
 
 	File string               `yaml:"-"`
 	pos  strictyaml.Positions `yaml:"-"`
 }
+
+// Update points the image's systemd-sysupdate transfers at an update
+// source: a directory served over HTTP(S) holding the payload files and
+// the SHA256SUMS and SHA256SUMS.gpg that osbuild build --sign-key writes.
+type Update struct {
+	URL string `yaml:"url"`
+	// Schedule, when set, is a systemd calendar expression (OnCalendar=)
+	// for systemd-sysupdate.timer; without it updates start by hand
+	// (systemctl start systemd-sysupdate).
+	Schedule string `yaml:"schedule"`
+}
+
+// scheduleRe is what a schedule may hold: systemd's calendar syntax uses
+// these characters only, and nothing that ends a unit file's line.
+var scheduleRe = regexp.MustCompile(`^[A-Za-z0-9*:/,.~+ -]{1,128}$`)
 
 // User is a login account with SSH keys.
 type User struct {
@@ -241,6 +260,14 @@ func (s *Spec) validate() error {
 	for _, k := range []string{"hosts", "tlsverify", "tlscacert", "tlscert", "tlskey", "tls", "authorization-plugins", "userns-remap"} {
 		if _, ok := s.Docker.Settings[k]; ok {
 			add("$.docker.settings."+k, "is set by nodecfg from docker.tls, docker.usernsRemap and authz; remove it here")
+		}
+	}
+	if u := s.Update; u != nil {
+		if uu, err := url.Parse(u.URL); err != nil || (uu.Scheme != "http" && uu.Scheme != "https") || uu.Host == "" || uu.RawQuery != "" || uu.Fragment != "" {
+			add("$.update.url", "%q is not an http:// or https:// URL of a directory (no query or fragment)", u.URL)
+		}
+		if u.Schedule != "" && !scheduleRe.MatchString(u.Schedule) {
+			add("$.update.schedule", "%q is not a systemd calendar expression (OnCalendar=, e.g. \"daily\" or \"Sun 03:00\")", u.Schedule)
 		}
 	}
 	for i, f := range s.Files {

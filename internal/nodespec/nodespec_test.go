@@ -19,6 +19,7 @@ authz:
   rules: [{name: a, users: [alice], actions: ["*"]}]
 files: [{path: /etc/motd, mode: "0644", contents: hi}]
 units: [{name: x.service, enabled: true, contents: "[Service]\nExecStart=/bin/true\n"}]
+update: {url: "https://updates.example.com/container-host/", schedule: "Sun *-*-* 03:00"}
 `
 
 func load(t *testing.T, body string) error {
@@ -57,6 +58,11 @@ func TestLoad(t *testing.T) {
 		{"userns overflow", "settings: {debug: false}", "settings: {debug: false}\n  usernsRemap: {uid: 4294967295, gid: 0, offset: 10}", "exceeds 2^32-1"},
 		{"userns in settings", "settings: {debug: false}", "settings: {userns-remap: default}", "$.docker.settings.userns-remap"},
 		{"userns off and a range", "settings: {debug: false}", "settings: {debug: false}\n  weaken: [userns-remap]\n  usernsRemap: {uid: 200000, gid: 200000, offset: 65535}", "$.docker.weaken[0]: naming userns-remap turns the remap off"},
+		{"update url scheme", "https://updates.example.com/container-host/", "ftp://updates.example.com/", "$.update.url"},
+		{"update url relative", "https://updates.example.com/container-host/", "updates/", "$.update.url"},
+		{"update url query", "https://updates.example.com/container-host/", "https://u.example.com/?a=b", "$.update.url"},
+		{"update schedule newline", `schedule: "Sun *-*-* 03:00"`, `schedule: "daily\nExecStart=/bin/sh"`, "$.update.schedule"},
+		{"update unknown key", `schedule: "Sun *-*-* 03:00"`, `schedul: daily`, "$.update.schedul: unknown key"},
 		{"content trust not a boolean", "settings: {debug: false}", "settings: {debug: false}\n  contentTrust: maybe", "contentTrust"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

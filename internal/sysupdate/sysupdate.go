@@ -110,5 +110,14 @@ func SourceDropin(url string) []byte {
 	return []byte("# Written by nodecfg from the node spec's update.url.\n[Source]\nPath=" + url + "\n")
 }
 
+// Timer is systemd's unit that starts systemd-sysupdate on a schedule.
+const Timer = "systemd-sysupdate.timer"
+
+// ScheduleDropin replaces the timer's schedule with the node's: the empty
+// OnCalendar= drops the packaged one first.
+func ScheduleDropin(calendar string) string {
+	return "# Written by nodecfg from the node spec's update.schedule.\n[Timer]\nOnCalendar=\nOnCalendar=" + calendar + "\n"
+}
+
 // DropinPath is where a node's source drop-in for transfer goes.
 func DropinPath(transfer string) string { return NodeDir + "/" + transfer + ".d/source.conf" }

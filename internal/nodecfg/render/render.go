@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bulwark/bulwark/internal/sysupdate"
 	"net"
 	"os"
 	"slices"
@@ -182,6 +183,17 @@ func Render(s *nodespec.Spec, o Options) (*Result, error) {
 			tu.Dropins = append(tu.Dropins, types.Dropin{Name: d.Name, Contents: util.StrToPtr(d.Contents)})
 		}
 		cfg.Systemd.Units = append(cfg.Systemd.Units, tu)
+	}
+	if u := s.Update; u != nil {
+		// The image's transfer definitions name no source: a drop-in per
+		// transfer gives it the node's (never a copy of the definitions).
+		for _, tr := range sysupdate.Transfers() {
+			addFile(sysupdate.DropinPath(tr), 0o644, sysupdate.SourceDropin(u.URL))
+		}
+		if u.Schedule != "" {
+			cfg.Systemd.Units = append(cfg.Systemd.Units, types.Unit{Name: sysupdate.Timer, Enabled: util.BoolToPtr(true),
+				Dropins: []types.Dropin{{Name: "bulwark-schedule.conf", Contents: util.StrToPtr(sysupdate.ScheduleDropin(u.Schedule))}}})
+		}
 	}
 	sort.SliceStable(cfg.Storage.Files, func(i, j int) bool { return cfg.Storage.Files[i].Path < cfg.Storage.Files[j].Path })
 	if len(errs) > 0 {

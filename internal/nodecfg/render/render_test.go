@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/bulwark/bulwark/internal/sysupdate"
 	"net"
 	"os"
 	"path/filepath"
@@ -351,5 +352,49 @@ func TestRenderAuthzLimits(t *testing.T) {
 	bad := strings.Replace(body, "binds: [/srv/data]", "binds: [/]", 1)
 	if _, err := Render(writeSpec(t, bad, true), Options{Now: now}); err == nil || !strings.Contains(err.Error(), "$[1].binds[0]") {
 		t.Errorf("Render with binds [/] = %v; want the path named", err)
+	}
+}
+
+// TestRenderUpdate: an update source becomes one drop-in per transfer
+// definition of the image (the definitions themselves stay in /usr), and a
+// schedule becomes the enabled timer with its calendar replaced.
+func TestRenderUpdate(t *testing.T) {
+	for _, tc := range []struct {
+		name, update string
+		wantTimer    bool
+	}{
+		{"none", "", false},
+		{"source only", "update: {url: http://10.0.2.2:8080/v2}\n", false},
+		{"scheduled", "update: {url: \"http://10.0.2.2:8080/v2/\", schedule: daily}\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Render(writeSpec(t, strings.Replace(specTmpl, "TLS", tlsBlock, 1)+tc.update, true), Options{Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs := files(res.Config)
+			for _, tr := range sysupdate.Transfers() {
+				f, ok := fs[sysupdate.DropinPath(tr)]
+				if ok != (tc.update != "") {
+					t.Fatalf("%s rendered: %v", sysupdate.DropinPath(tr), ok)
+				}
+				if ok && !strings.Contains(contents(t, f), "\n[Source]\nPath=http://10.0.2.2:8080/v2/\n") {
+					t.Errorf("%s = %q", sysupdate.DropinPath(tr), contents(t, f))
+				}
+			}
+			var timer *types.Unit
+			for i, u := range res.Config.Systemd.Units {
+				if u.Name == sysupdate.Timer {
+					timer = &res.Config.Systemd.Units[i]
+				}
+			}
+			if (timer != nil) != tc.wantTimer {
+				t.Fatalf("timer rendered: %v, want %v", timer != nil, tc.wantTimer)
+			}
+			if timer != nil && (timer.Enabled == nil || !*timer.Enabled || len(timer.Dropins) != 1 ||
+				!strings.Contains(*timer.Dropins[0].Contents, "\nOnCalendar=\nOnCalendar=daily\n")) {
+				t.Errorf("timer %+v", *timer)
+			}
+		})
 	}
 }
