@@ -24,6 +24,7 @@ import (
 	"github.com/bulwark/bulwark/internal/authz"
 	"github.com/bulwark/bulwark/internal/cliparse"
 	"github.com/bulwark/bulwark/internal/dockerfloor"
+	"github.com/bulwark/bulwark/internal/health"
 	"github.com/bulwark/bulwark/internal/lxcfs"
 	"github.com/bulwark/bulwark/internal/nodecfg/apply"
 	"github.com/bulwark/bulwark/internal/nodecfg/render"
@@ -61,6 +62,9 @@ commands:
                             stands for its route's request; --body is the JSON the client
                             sends (create, update, exec, volume create); --tls=false is
                             the local socket
+  health                    check the node: its config applied, dockerd answering on its
+                            socket, no failed unit; exit 1 naming what failed (run by
+                            bulwark-health.service before boot-complete.target)
   authz serve [--policy FILE]
                             serve Docker's authorization plugin protocol on
                             /run/docker/plugins/bulwark-authz.sock; SIGHUP reloads the policy
@@ -134,6 +138,18 @@ func run(ctx context.Context, args []string) int {
 			return exitUsage
 		}
 		err = applyCmd(ctx, *root, *config)
+	case "health":
+		if len(args) != 1 {
+			fmt.Fprint(os.Stderr, usage)
+			return exitUsage
+		}
+		err = health.Run(ctx, health.Node(nodepaths.Record, strings.TrimPrefix(nodepaths.UnixSocket, "unix://")).Checks(), func(name string, err error) {
+			if err != nil {
+				fmt.Printf("FAIL %s: %v\n", name, err)
+			} else {
+				fmt.Printf("ok   %s\n", name)
+			}
+		})
 	case "authz":
 		if len(args) >= 2 && args[1] == "serve" {
 			fs := flag.NewFlagSet("authz serve", flag.ContinueOnError)
