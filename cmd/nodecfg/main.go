@@ -31,6 +31,7 @@ import (
 	"github.com/bulwark/bulwark/internal/nodepaths"
 	"github.com/bulwark/bulwark/internal/nodespec"
 	"github.com/bulwark/bulwark/internal/pki"
+	"github.com/bulwark/bulwark/internal/sysupdate"
 )
 
 // Exit codes, for every command.
@@ -65,6 +66,9 @@ commands:
   health                    check the node: its config applied, dockerd answering on its
                             socket, no failed unit; exit 1 naming what failed (run by
                             bulwark-health.service before boot-complete.target)
+  update status             the running /usr version, the other slot's, and whether this
+                            boot is blessed (systemd-sysupdate, systemd-bless-boot); start
+                            an update with: systemctl start systemd-sysupdate
   authz serve [--policy FILE]
                             serve Docker's authorization plugin protocol on
                             /run/docker/plugins/bulwark-authz.sock; SIGHUP reloads the policy
@@ -150,6 +154,15 @@ func run(ctx context.Context, args []string) int {
 				fmt.Printf("ok   %s\n", name)
 			}
 		})
+	case "update":
+		if len(args) != 2 || args[1] != "status" {
+			fmt.Fprint(os.Stderr, usage)
+			return exitUsage
+		}
+		var st sysupdate.Status
+		if st, err = sysupdate.ReadStatus(ctx, sysupdate.Exec); err == nil {
+			fmt.Print(st)
+		}
 	case "authz":
 		if len(args) >= 2 && args[1] == "serve" {
 			fs := flag.NewFlagSet("authz serve", flag.ContinueOnError)
