@@ -74,19 +74,58 @@ type Result struct {
 	Floor string
 }
 
-// Render checks s and renders its Ignition config.
+// Render checks s and renders its Ignition config, one node section at a
+// time; every section's problems are reported together.
 func Render(s *nodespec.Spec, o Options) (*Result, error) {
-	var errs []error
-	res := &Result{}
-	cfg := types.Config{Ignition: types.Ignition{Version: IgnitionSpec}}
-	addFile := func(path string, mode int, data []byte) {
-		cfg.Storage.Files = append(cfg.Storage.Files, types.File{
-			Node:          types.Node{Path: path, Overwrite: util.BoolToPtr(true)},
-			FileEmbedded1: types.FileEmbedded1{Mode: util.IntToPtr(mode), Contents: types.Resource{Source: util.StrToPtr(dataURL(data))}},
-		})
+	r := &renderer{s: s, o: o, res: &Result{}, cfg: types.Config{Ignition: types.Ignition{Version: IgnitionSpec}}}
+	r.addFile("/etc/hostname", 0o644, []byte(s.Hostname+"\n"))
+	if err := r.docker(); err != nil {
+		return nil, err
 	}
-	addFile("/etc/hostname", 0o644, []byte(s.Hostname+"\n"))
+	r.authz()
+	r.files()
+	r.users()
+	r.units()
+	r.update()
+	sort.SliceStable(r.cfg.Storage.Files, func(i, j int) bool { return r.cfg.Storage.Files[i].Path < r.cfg.Storage.Files[j].Path })
+	if len(r.errs) > 0 {
+		return nil, errors.Join(r.errs...)
+	}
+	out, err := json.MarshalIndent(r.cfg, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	// Ignition's own parser and validator must accept what we emit.
+	if _, rpt, err := v33.Parse(out); err != nil || rpt.IsFatal() {
+		return nil, fmt.Errorf("rendered config fails Ignition validation: %v %s", err, rpt.String())
+	}
+	r.res.Config, r.res.JSON = r.cfg, append(out, '\n')
+	return r.res, nil
+}
 
+// renderer is one Render's state: the config being built and the problems
+// found so far.
+type renderer struct {
+	s    *nodespec.Spec
+	o    Options
+	res  *Result
+	cfg  types.Config
+	errs []error
+}
+
+func (r *renderer) addFile(path string, mode int, data []byte) {
+	r.cfg.Storage.Files = append(r.cfg.Storage.Files, types.File{
+		Node:          types.Node{Path: path, Overwrite: util.BoolToPtr(true)},
+		FileEmbedded1: types.FileEmbedded1{Mode: util.IntToPtr(mode), Contents: types.Resource{Source: util.StrToPtr(dataURL(data))}},
+	})
+}
+
+// docker renders the engine: daemon.json's node settings (checked over the
+// floor as apply will merge them), TLS material, the remap and content
+// trust opt-outs, and the weaken record. The error is one that stops
+// rendering (daemon.json cannot be encoded); the rest are collected.
+func (r *renderer) docker() error {
+	s := r.s
 	daemon := daemonconfig.Config{}
 	for k, v := range s.Docker.Settings {
 		daemon[k] = v
@@ -96,20 +135,7 @@ func Render(s *nodespec.Spec, o Options) (*Result, error) {
 		daemon["tlsverify"] = true
 		daemon["tlscacert"], daemon["tlscert"], daemon["tlskey"] = CAPath, CertPath, KeyPath
 		daemon["authorization-plugins"] = []any{AuthzPlugin}
-		ca, cert, key, err := readTLS(s, t)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			warn, terrs := pki.CheckServer(pki.ServerCheck{CA: ca, Cert: cert, Key: key,
-				Names: append([]string{s.Hostname}, t.Names...), IPs: parseIPs(t.Addresses), Now: o.Now, WarnWithin: o.WarnWithin})
-			for _, e := range terrs {
-				errs = append(errs, fmt.Errorf("%s:%d: $.docker.tls: %w", s.File, s.Line("$.docker.tls"), e))
-			}
-			res.Warnings = append(res.Warnings, warn...)
-			addFile(CAPath, 0o444, ca)
-			addFile(CertPath, 0o444, cert)
-			addFile(KeyPath, 0o400, key)
-		}
+		r.tls(t)
 	}
 	if slices.Contains(s.Docker.Weaken, "userns-remap") {
 		// The node spec's opt-out of the floor's remap: dockerd reads ""
@@ -117,12 +143,12 @@ func Render(s *nodespec.Spec, o Options) (*Result, error) {
 		daemon["userns-remap"] = ""
 	}
 	if s.Docker.ContentTrust != nil && !*s.Docker.ContentTrust {
-		addFile(nodepaths.ContentTrustProfile, 0o644, []byte(ContentTrustOff))
+		r.addFile(nodepaths.ContentTrustProfile, 0o644, []byte(ContentTrustOff))
 	}
 	if u := s.Docker.UsernsRemap; u != nil {
 		daemon["userns-remap"] = "default"
-		addFile("/etc/subuid", 0o644, []byte(fmt.Sprintf("%s:%d:%d\n", daemonconfig.RemapUser, u.UID, u.Offset)))
-		addFile("/etc/subgid", 0o644, []byte(fmt.Sprintf("%s:%d:%d\n", daemonconfig.RemapUser, u.GID, u.Offset)))
+		r.addFile("/etc/subuid", 0o644, []byte(fmt.Sprintf("%s:%d:%d\n", daemonconfig.RemapUser, u.UID, u.Offset)))
+		r.addFile("/etc/subgid", 0o644, []byte(fmt.Sprintf("%s:%d:%d\n", daemonconfig.RemapUser, u.GID, u.Offset)))
 	}
 	// The config carries the node's settings only: the node merges them
 	// over the floor in its own /usr at apply. Here they are merged over
@@ -130,38 +156,72 @@ func Render(s *nodespec.Spec, o Options) (*Result, error) {
 	// through JSON.
 	djson, err := daemon.Marshal()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := checkOnFloor(s, o, djson, res); err != nil {
-		errs = append(errs, err)
+	if err := checkOnFloor(s, r.o, djson, r.res); err != nil {
+		r.errs = append(r.errs, err)
 	}
-	addFile(DaemonJSON, 0o644, djson)
+	r.addFile(DaemonJSON, 0o644, djson)
 	if len(s.Docker.Weaken) > 0 {
 		w, _ := json.Marshal(s.Docker.Weaken)
-		addFile(dockerfloor.WeakenPath, 0o644, append(w, '\n'))
+		r.addFile(dockerfloor.WeakenPath, 0o644, append(w, '\n'))
 	}
+	return nil
+}
 
-	if len(s.Authz.Rules) > 0 {
-		var lines []string
-		for _, r := range s.Authz.Rules {
-			b, _ := json.Marshal(r)
-			lines = append(lines, string(b))
-		}
-		policy := []byte(strings.Join(lines, "\n") + "\n")
-		if _, err := authz.Parse(s.File+" ($.authz.rules, rendered "+PolicyPath+")", policy); err != nil {
-			errs = append(errs, err)
-		}
-		addFile(PolicyPath, 0o644, policy)
+// tls checks the server's certificate against the CA, the node's names and
+// addresses, and adds the three files.
+func (r *renderer) tls(t *nodespec.TLS) {
+	s := r.s
+	ca, cert, key, err := readTLS(s, t)
+	if err != nil {
+		r.errs = append(r.errs, err)
+		return
 	}
-	for _, f := range s.Files {
+	warn, terrs := pki.CheckServer(pki.ServerCheck{CA: ca, Cert: cert, Key: key,
+		Names: append([]string{s.Hostname}, t.Names...), IPs: parseIPs(t.Addresses), Now: r.o.Now, WarnWithin: r.o.WarnWithin})
+	for _, e := range terrs {
+		r.errs = append(r.errs, fmt.Errorf("%s:%d: $.docker.tls: %w", s.File, s.Line("$.docker.tls"), e))
+	}
+	r.res.Warnings = append(r.res.Warnings, warn...)
+	r.addFile(CAPath, 0o444, ca)
+	r.addFile(CertPath, 0o444, cert)
+	r.addFile(KeyPath, 0o400, key)
+}
+
+// authz renders the policy, one JSON rule per line, parsed as the plugin
+// will parse it.
+func (r *renderer) authz() {
+	if len(r.s.Authz.Rules) == 0 {
+		return
+	}
+	var lines []string
+	for _, rule := range r.s.Authz.Rules {
+		b, _ := json.Marshal(rule)
+		lines = append(lines, string(b))
+	}
+	policy := []byte(strings.Join(lines, "\n") + "\n")
+	if _, err := authz.Parse(r.s.File+" ($.authz.rules, rendered "+PolicyPath+")", policy); err != nil {
+		r.errs = append(r.errs, err)
+	}
+	r.addFile(PolicyPath, 0o644, policy)
+}
+
+// files renders the node spec's plain files.
+func (r *renderer) files() {
+	for _, f := range r.s.Files {
 		mode := 0o644
 		if f.Mode != "" {
 			m, _ := strconv.ParseInt(f.Mode, 8, 32)
 			mode = int(m)
 		}
-		addFile(f.Path, mode, []byte(f.Contents))
+		r.addFile(f.Path, mode, []byte(f.Contents))
 	}
-	for _, u := range s.Users {
+}
+
+// users renders the login accounts.
+func (r *renderer) users() {
+	for _, u := range r.s.Users {
 		pu := types.PasswdUser{Name: u.Name}
 		for _, k := range u.SSHAuthorizedKeys {
 			pu.SSHAuthorizedKeys = append(pu.SSHAuthorizedKeys, types.SSHAuthorizedKey(k))
@@ -169,9 +229,31 @@ func Render(s *nodespec.Spec, o Options) (*Result, error) {
 		for _, g := range u.Groups {
 			pu.Groups = append(pu.Groups, types.Group(g))
 		}
-		cfg.Passwd.Users = append(cfg.Passwd.Users, pu)
+		r.cfg.Passwd.Users = append(r.cfg.Passwd.Users, pu)
 	}
-	for _, u := range s.Units {
+}
+
+// update points the image's systemd-sysupdate transfers at the node's
+// update source, one drop-in per transfer definition (the definitions stay
+// in /usr), and, with a schedule, enables the timer with its calendar
+// replaced.
+func (r *renderer) update() {
+	u := r.s.Update
+	if u == nil {
+		return
+	}
+	for _, tr := range sysupdate.Transfers() {
+		r.addFile(sysupdate.DropinPath(tr), 0o644, sysupdate.SourceDropin(u.URL))
+	}
+	if u.Schedule != "" {
+		r.cfg.Systemd.Units = append(r.cfg.Systemd.Units, types.Unit{Name: sysupdate.Timer, Enabled: util.BoolToPtr(true),
+			Dropins: []types.Dropin{{Name: "bulwark-schedule.conf", Contents: util.StrToPtr(sysupdate.ScheduleDropin(u.Schedule))}}})
+	}
+}
+
+// units renders the node spec's systemd units and drop-ins.
+func (r *renderer) units() {
+	for _, u := range r.s.Units {
 		tu := types.Unit{Name: u.Name, Enabled: u.Enabled}
 		if u.Mask {
 			tu.Mask = util.BoolToPtr(true)
@@ -182,33 +264,8 @@ func Render(s *nodespec.Spec, o Options) (*Result, error) {
 		for _, d := range u.Dropins {
 			tu.Dropins = append(tu.Dropins, types.Dropin{Name: d.Name, Contents: util.StrToPtr(d.Contents)})
 		}
-		cfg.Systemd.Units = append(cfg.Systemd.Units, tu)
+		r.cfg.Systemd.Units = append(r.cfg.Systemd.Units, tu)
 	}
-	if u := s.Update; u != nil {
-		// The image's transfer definitions name no source: a drop-in per
-		// transfer gives it the node's (never a copy of the definitions).
-		for _, tr := range sysupdate.Transfers() {
-			addFile(sysupdate.DropinPath(tr), 0o644, sysupdate.SourceDropin(u.URL))
-		}
-		if u.Schedule != "" {
-			cfg.Systemd.Units = append(cfg.Systemd.Units, types.Unit{Name: sysupdate.Timer, Enabled: util.BoolToPtr(true),
-				Dropins: []types.Dropin{{Name: "bulwark-schedule.conf", Contents: util.StrToPtr(sysupdate.ScheduleDropin(u.Schedule))}}})
-		}
-	}
-	sort.SliceStable(cfg.Storage.Files, func(i, j int) bool { return cfg.Storage.Files[i].Path < cfg.Storage.Files[j].Path })
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	out, err := json.MarshalIndent(cfg, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	// Ignition's own parser and validator must accept what we emit.
-	if _, rpt, err := v33.Parse(out); err != nil || rpt.IsFatal() {
-		return nil, fmt.Errorf("rendered config fails Ignition validation: %v %s", err, rpt.String())
-	}
-	res.Config, res.JSON = cfg, append(out, '\n')
-	return res, nil
 }
 
 // checkOnFloor merges the node's daemon.json over the floor as apply will,
