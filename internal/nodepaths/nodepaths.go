@@ -30,7 +30,7 @@ const (
 	// in /usr/bin, where Flatcar and the CIS Docker Benchmark (1.1.3, 1.1.18)
 	// have them, and where the audit rules watch them. Debian installs both
 	// in /usr/sbin; the build moves them and leaves links at Debian's paths
-	// (internal/osbuild/customize: MovedToBin).
+	// (internal/osbuild/customize: moveToBin).
 	Dockerd = "/usr/bin/dockerd"
 	Runc    = "/usr/bin/runc"
 

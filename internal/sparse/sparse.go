@@ -22,14 +22,15 @@ type Extent struct {
 }
 
 // Extents lists f's data extents in order, as lseek(2)'s SEEK_DATA and
-// SEEK_HOLE report them. A filesystem without them (EINVAL) reports the
-// whole file as one extent, which is always correct, only slower.
-func Extents(f *os.File) ([]Extent, error) {
+// SEEK_HOLE report them, and f's size. A filesystem without them (EINVAL)
+// reports the whole file as one extent, which is always correct, only
+// slower.
+func Extents(f *os.File) (ext []Extent, size int64, err error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	size := fi.Size()
+	size = fi.Size()
 	fd := int(f.Fd())
 	var out []Extent
 	for off := int64(0); off < size; {
@@ -38,20 +39,20 @@ func Extents(f *os.File) ([]Extent, error) {
 			break
 		}
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
-			return []Extent{{0, size}}, nil
+			return []Extent{{0, size}}, size, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: seeking data: %w", f.Name(), err)
+			return nil, 0, fmt.Errorf("%s: seeking data: %w", f.Name(), err)
 		}
 		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
 		if err != nil {
-			return nil, fmt.Errorf("%s: seeking a hole: %w", f.Name(), err)
+			return nil, 0, fmt.Errorf("%s: seeking a hole: %w", f.Name(), err)
 		}
 		hole = min(hole, size)
 		out = append(out, Extent{data, hole - data})
 		off = hole
 	}
-	return out, nil
+	return out, size, nil
 }
 
 // bufSize is the read size within an extent and the size of the zero block
@@ -63,17 +64,13 @@ var zeros = make([]byte, bufSize)
 // Hash writes f's contents, from its start, to h: data extents as read,
 // holes as zeros from memory. The digest is the one a plain read gives.
 func Hash(h hash.Hash, f *os.File) error {
-	ext, err := Extents(f)
-	if err != nil {
-		return err
-	}
-	fi, err := f.Stat()
+	ext, size, err := Extents(f)
 	if err != nil {
 		return err
 	}
 	buf := make([]byte, bufSize)
 	var off int64
-	for _, e := range append(ext, Extent{fi.Size(), 0}) {
+	for _, e := range append(ext, Extent{size, 0}) {
 		for off < e.Off {
 			n := min(e.Off-off, bufSize)
 			h.Write(zeros[:n])

@@ -76,7 +76,7 @@ func TestHashMatchesPlainRead(t *testing.T) {
 // lies inside an extent.
 func TestExtentsCoverData(t *testing.T) {
 	f := sparseFile(t, 64<<20, map[int64][]byte{1 << 20: []byte("a"), 40 << 20: []byte("b")})
-	ext, err := Extents(f)
+	ext, size, err := Extents(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +94,9 @@ func TestExtentsCoverData(t *testing.T) {
 	}
 	if !covered(1<<20) || !covered(40<<20) {
 		t.Errorf("extents %v miss a data byte", ext)
+	}
+	if size != 64<<20 {
+		t.Errorf("size %d, want %d", size, 64<<20)
 	}
 	if len(ext) > 1 && total >= 64<<20 {
 		t.Errorf("extents %v cover the whole file", ext)

@@ -8,21 +8,18 @@ import (
 	"github.com/bulwark/bulwark/internal/nodepaths"
 )
 
-// MovedToBin (nodepaths.MovedToBin) are the programs Debian installs in
-// /usr/sbin that the image keeps in /usr/bin instead, with a relative link
-// left at Debian's path. The CIS Docker Benchmark (and docker-bench-security, which greps
-// `auditctl -l` for these names) expects the daemon and runc in /usr/bin, as
-// Flatcar has them; an audit watch must sit on the file itself, since the
-// kernel watches a link's own inode. With the file in /usr/bin, a run
-// through either path resolves to the one watched inode.
-var MovedToBin = nodepaths.MovedToBin
-
-// moveToBin moves each of MovedToBin from usr/sbin to usr/bin under root. A
-// link already at the /usr/bin path (Debian's runc ships /usr/bin/runc ->
-// ../sbin/runc) is replaced; a regular file there is an error, since the
-// two packages would then disagree about which program that name is.
+// moveToBin moves each of nodepaths.MovedToBin from usr/sbin to usr/bin
+// under root, leaving a relative link at Debian's path. The CIS Docker
+// Benchmark (and docker-bench-security, which greps `auditctl -l` for these
+// names) expects the daemon and runc in /usr/bin, as Flatcar has them; an
+// audit watch must sit on the file itself, since the kernel watches a link's
+// own inode. With the file in /usr/bin, a run through either path resolves
+// to the one watched inode. A link already at the /usr/bin path (Debian's
+// runc ships /usr/bin/runc -> ../sbin/runc) is replaced; a regular file
+// there is an error, since the two packages would then disagree about which
+// program that name is.
 func moveToBin(root string) error {
-	for _, p := range MovedToBin {
+	for _, p := range nodepaths.MovedToBin {
 		bin := filepath.Join(root, p)
 		sbin := filepath.Join(root, "usr/sbin", filepath.Base(p))
 		fi, err := os.Lstat(sbin)

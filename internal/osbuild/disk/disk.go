@@ -76,11 +76,7 @@ func copySparse(dst *os.File, off int64, src string, progress func(done, total i
 		return err
 	}
 	defer in.Close()
-	fi, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	ext, err := sparse.Extents(in)
+	ext, size, err := sparse.Extents(in)
 	if err != nil {
 		return err
 	}
@@ -101,9 +97,9 @@ func copySparse(dst *os.File, off int64, src string, progress func(done, total i
 			if err != nil {
 				return err
 			}
-			progress(pos, fi.Size())
+			progress(pos, size)
 		}
 	}
-	progress(fi.Size(), fi.Size())
+	progress(size, size)
 	return nil
 }
