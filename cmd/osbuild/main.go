@@ -45,6 +45,9 @@ commands:
                                  (--sign-key KEY: sign SHA256SUMS into SHA256SUMS.gpg with gpg's KEY)
                                  (--secureboot-keys DIR: sign systemd-boot and the UKI with DIR's db
                                  key and put its PK/KEK/db.auth on the ESP for enrollment)
+                                 (--image-version V: the version sysupdate compares; default: the
+                                 spec's version:, else the lock's date)
+                                 (--extra-tree DIR: lay DIR over the tree after the spec's overlays)
   secureboot keys --out DIR      mint a Secure Boot key set (PK, KEK, db and their .auth files)
   verify DIR                     check DIR/SHA256SUMS.gpg and every file SHA256SUMS lists; exit 3
                                  naming what fails (--keyring FILE: trust only these public keys;
@@ -96,13 +99,15 @@ func run(ctx context.Context, args []string) int {
 		signKey := fs.String("sign-key", "", "gpg secret key (from GNUPGHOME) that signs SHA256SUMS into SHA256SUMS.gpg; empty: unsigned")
 		version := fs.String("image-version", "", "the image's version (os-release IMAGE_VERSION, compared by systemd-sysupdate); default: the spec's version, else the lock's date")
 		sbKeys := fs.String("secureboot-keys", "", "Secure Boot key directory (osbuild secureboot keys): sign the boot chain, enroll on first boot; empty: unsigned")
+		var trees stringList
+		fs.Var(&trees, "extra-tree", "a directory laid over the tree after the spec's overlays (repeatable, in order)")
 		mode := osbuild.LockStrict
 		fs.Var(&mode, "lock", "when a locked package is in neither the archive nor the package cache: strict (fail, naming each) or refresh (relock, print what moved, go on)")
 		spec, perr := parse(fs, args[1:])
 		if perr != nil {
 			return exitUsage
 		}
-		_, err = osbuild.Build(ctx, osbuild.BuildOptions{SpecPath: spec, Arch: *a, OutDir: *out, CacheDir: *cache, KeepWork: *keep, Lock: mode, SignKey: *signKey, ImageVersion: *version, SecureBootKeys: *sbKeys, Stdout: os.Stdout})
+		_, err = osbuild.Build(ctx, osbuild.BuildOptions{SpecPath: spec, Arch: *a, OutDir: *out, CacheDir: *cache, KeepWork: *keep, Lock: mode, SignKey: *signKey, ImageVersion: *version, SecureBootKeys: *sbKeys, ExtraTrees: trees, Stdout: os.Stdout})
 	case "fetch":
 		fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
 		a := fs.String("arch", "", "only this architecture (default: every one the spec lists)")
@@ -228,3 +233,9 @@ func parse(fs *flag.FlagSet, args []string) (string, error) {
 	}
 	return pos[0], nil
 }
+
+// stringList is a flag that may be given more than once.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }

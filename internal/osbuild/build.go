@@ -55,7 +55,12 @@ type BuildOptions struct {
 	// key signs systemd-boot and the UKI and whose .auth files go on the
 	// ESP for enrollment; empty builds an unsigned boot chain.
 	SecureBootKeys string
-	Stdout         io.Writer
+	// ExtraTrees are directories laid over the tree after the spec's
+	// overlays, in order (mkosi's --extra-tree): a site's or a test's
+	// files without a copy of the spec. They count as inputs in the
+	// manifest like the spec's overlays.
+	ExtraTrees []string
+	Stdout     io.Writer
 }
 
 // rootfsRecipe changes whenever the way a rootfs is assembled changes, so
@@ -156,6 +161,11 @@ func (b *build) validate() error {
 	if v := b.o.ImageVersion; v != "" && !imagespec.VersionOK(v) {
 		return fmt.Errorf("--image-version %q: must start with a letter or digit and hold only letters, digits and . + ~ ^ - (at most 64)", v)
 	}
+	for _, dir := range b.o.ExtraTrees {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--extra-tree %s: not a directory", dir)
+		}
+	}
 	if !spec.HasArch(b.o.Arch) {
 		return fmt.Errorf("%s: $.architectures: does not list %q (lists %v)", spec.File, b.o.Arch, spec.Architectures)
 	}
@@ -221,15 +231,15 @@ func (b *build) recordInputs() error {
 	for _, u := range b.spec.Units.Files {
 		paths = append(paths, b.spec.UnitFile(u))
 	}
-	for _, ov := range b.spec.Overlays {
-		err := filepath.Walk(b.spec.OverlayDir(ov), func(p string, fi os.FileInfo, err error) error {
+	for _, dir := range b.overlayDirs() {
+		err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 			if err == nil && fi.Mode().IsRegular() {
 				paths = append(paths, p)
 			}
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("reading overlay %s: %w", ov, err)
+			return fmt.Errorf("reading overlay %s: %w", dir, err)
 		}
 	}
 	for _, p := range paths {
@@ -244,6 +254,16 @@ func (b *build) recordInputs() error {
 		b.img.Inputs[rel] = d
 	}
 	return nil
+}
+
+// overlayDirs are the directories laid over the tree, in order: the
+// spec's overlays, then the build's extra trees.
+func (b *build) overlayDirs() []string {
+	var dirs []string
+	for _, ov := range b.spec.Overlays {
+		dirs = append(dirs, b.spec.OverlayDir(ov))
+	}
+	return append(dirs, b.o.ExtraTrees...)
 }
 
 // version is the image's version: --image-version, else the spec's, else
@@ -317,10 +337,35 @@ func (b *build) partial(final string) string {
 
 func (b *build) commitOutputs() error {
 	var errs []error
+	current := map[string]bool{}
 	for tmp, final := range b.outputs {
+		current[final] = true
 		if err := os.Rename(tmp, filepath.Join(b.o.OutDir, final)); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return b.removeStalePayload(current)
+}
+
+// removeStalePayload deletes the update payload an earlier build of this
+// image and architecture left in the output directory: SHA256SUMS no
+// longer lists it, so sysupdate cannot take it, and each /usr is hundreds
+// of MiB.
+func (b *build) removeStalePayload(current map[string]bool) error {
+	entries, err := os.ReadDir(b.o.OutDir)
+	if err != nil {
+		return err
+	}
+	img := b.sysupdate()
+	for _, e := range entries {
+		if e.Type().IsRegular() && !current[e.Name()] && img.IsPayload(e.Name()) {
+			if err := os.Remove(filepath.Join(b.o.OutDir, e.Name())); err != nil {
+				return fmt.Errorf("removing an earlier build's update payload: %w", err)
+			}
+		}
+	}
+	return nil
 }

@@ -199,12 +199,8 @@ func (b *build) installUpdater(ctx context.Context, st *progress.Step) error {
 }
 
 func (b *build) stepCustomize(ctx context.Context, st *progress.Step) error {
-	var overlays []string
-	for _, ov := range b.spec.Overlays {
-		overlays = append(overlays, b.spec.OverlayDir(ov))
-	}
 	err := customize.Apply(ctx, customize.Options{
-		Root: b.path("root"), Overlays: overlays, Install: b.install,
+		Root: b.path("root"), Overlays: b.overlayDirs(), Install: b.install,
 		Enable: b.spec.Units.Enable, Disable: b.spec.Units.Disable, Mask: b.spec.Units.Mask,
 		Hostname: b.spec.Name, RootPartUUID: b.layout.Get(layout.Root).UUID, DockerPartUUID: dockerPartUUID(b.layout),
 		SELinuxPolicy: b.spec.SELinux.Policy, SELinuxMode: b.spec.SELinux.Mode,
@@ -219,7 +215,7 @@ func (b *build) stepCustomize(ctx context.Context, st *progress.Step) error {
 		return err
 	}
 	b.img.Version = b.version()
-	st.Done("%d overlays, %d units enabled, %d masked; version %s", len(overlays), len(b.spec.Units.Enable), len(b.spec.Units.Mask), b.img.Version)
+	st.Done("%d overlays, %d units enabled, %d masked; version %s", len(b.overlayDirs()), len(b.spec.Units.Enable), len(b.spec.Units.Mask), b.img.Version)
 	return nil
 }
 

@@ -121,3 +121,19 @@ func ScheduleDropin(calendar string) string {
 
 // DropinPath is where a node's source drop-in for transfer goes.
 func DropinPath(transfer string) string { return NodeDir + "/" + transfer + ".d/source.conf" }
+
+// IsPayload reports whether file is a payload file of some build of the
+// image's name and architecture (any version): how a build finds the
+// payload an earlier build left in the same output directory.
+func (i Image) IsPayload(file string) bool {
+	rest, ok := strings.CutPrefix(file, i.Name+"_")
+	if !ok || strings.Contains(rest, "/") {
+		return false
+	}
+	for _, suffix := range []string{".usr-" + i.Arch + ".raw", ".usr-" + i.Arch + "-verity.raw", "." + i.Arch + ".efi"} {
+		if v, ok := strings.CutSuffix(rest, suffix); ok && v != "" {
+			return true
+		}
+	}
+	return false
+}
