@@ -149,6 +149,9 @@ type vmTest struct {
 	// store in setup mode, and first lets the image enroll its keys (a
 	// boot that ends when systemd-boot resets after enrolling).
 	secureBoot bool
+	// chain, if set, runs the test instead of the single boot above: a
+	// test of several boots of one disk (the update chain).
+	chain func(t testing.TB, e *env, tc vmTest)
 }
 
 // run is one VM's state.
@@ -328,6 +331,10 @@ func shownAt(err error, r *run) time.Time {
 }
 
 func runVMTest(t testing.TB, e *env, tc vmTest) {
+	if tc.chain != nil {
+		tc.chain(t, e, tc)
+		return
+	}
 	start := time.Now()
 	res, r, err := boot(t, e, tc)
 	reported := time.Now()

@@ -125,7 +125,10 @@ func noCNClient(t testing.TB, ca *pki.Pair, now time.Time) *pki.Pair {
 // setupNode mints certificates, renders the node spec with nodecfg's
 // renderer (which carries no floor in the config: the node adds it) and
 // hands the config to the VM through fw_cfg.
-func setupNode(t testing.TB, e *env, r *run) {
+func setupNode(t testing.TB, e *env, r *run) { setupNodeSpec(t, e, r, nodeSpecYAML) }
+
+// setupNodeSpec is setupNode with the node spec spec.
+func setupNodeSpec(t testing.TB, e *env, r *run, spec string) {
 	now := time.Now()
 	p := mintNodePKI(t, now)
 	dir := filepath.Join(r.dir, "node")
@@ -133,7 +136,7 @@ func setupNode(t testing.TB, e *env, r *run) {
 	os.WriteFile(filepath.Join(dir, "ca.pem"), p.ca.CertPEM, 0o644)
 	os.WriteFile(filepath.Join(dir, "server.pem"), p.srv.CertPEM, 0o644)
 	os.WriteFile(filepath.Join(dir, "server-key.pem"), p.srv.KeyPEM, 0o600)
-	os.WriteFile(filepath.Join(dir, "node.yaml"), []byte(nodeSpecYAML), 0o644)
+	os.WriteFile(filepath.Join(dir, "node.yaml"), []byte(spec), 0o644)
 	s, err := nodespec.Load(filepath.Join(dir, "node.yaml"))
 	if err != nil {
 		t.Fatal(err)

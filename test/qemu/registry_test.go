@@ -132,6 +132,18 @@ var registry = []vmTest{
 		wantFail:   "fatal console pattern secure boot refusal",
 	},
 	{
+		// A/B updates: v1 refuses bad payloads and takes v2; v2 runs
+		// blessed with v1's state and takes v3, whose docker cannot start;
+		// the node reboots itself until systemd-boot falls back to v2.
+		// The timeout is per boot.
+		name:    "update-applies-rolls-back-refused",
+		arches:  []string{"x86_64", "aarch64"},
+		timeout: 300 * time.Second,
+		guestTests: []string{"TestUpdateRefused", "TestUpdateStart", "TestUpdateApplied", "TestRolledBack", "TestWaitForHost",
+			"TestNoSELinuxDenials"},
+		chain: runUpdateChain,
+	},
+	{
 		name:       "failed-unit-is-reported",
 		arches:     []string{"x86_64"},
 		timeout:    90 * time.Second,

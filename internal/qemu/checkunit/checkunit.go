@@ -161,3 +161,29 @@ func shellWords(args []string) string {
 	}
 	return strings.Join(q, " ")
 }
+
+// BootReport returns SMBIOS credentials that add a unit printing marker,
+// the image's IMAGE_VERSION and the entry systemd-boot booted
+// (LoaderEntrySelected) to the report port early in every boot, before
+// anything that may fail: the one line a harness sees from a boot that
+// reboots itself before the check unit runs.
+func BootReport(marker string) []qemu.Credential {
+	port := "/dev/virtio-ports/" + qemu.ReportPort
+	script := `. /usr/lib/os-release; echo "` + marker + ` $IMAGE_VERSION $(tail -c +5 /sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f | tr -d "\000")"`
+	text := fmt.Sprintf(`[Unit]
+Description=Bulwark test harness boot report
+After=%s local-fs.target
+Requires=%s
+DefaultDependencies=no
+
+[Service]
+Type=oneshot
+StandardOutput=file:%s
+StandardError=inherit
+ExecStart=/bin/sh -c %s
+`, deviceUnit(port), deviceUnit(port), port, UnitQuote(script))
+	return []qemu.Credential{
+		{Name: "systemd.extra-unit.bulwark-boot-report.service", Value: []byte(text)},
+		{Name: "systemd.unit-dropin.sysinit.target", Value: []byte("[Unit]\nWants=bulwark-boot-report.service\n")},
+	}
+}

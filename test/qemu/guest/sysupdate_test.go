@@ -1,0 +1,385 @@
+//go:build guest
+
+package guest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf16"
+)
+
+// The update chain (harness: update_test.go) boots one disk several
+// times: v1 refuses bad payloads and takes v2; v2 runs, is blessed and
+// takes v3; v3 cannot start docker, so the node reboots itself until
+// systemd-boot falls back to v2. The flags say which stage a boot is.
+var (
+	updateStage   = flag.String("update-stage", "", "update chain stage of this boot: v1, v2 or rollback")
+	updateSource  = flag.String("update-source", "", "base URL of the host's update server (…/<dir>/ serves a release)")
+	updateNext    = flag.String("update-next", "", "version the update started in this boot must install")
+	wantVersion   = flag.String("want-version", "", "IMAGE_VERSION this boot must run")
+	wantUsrHash   = flag.String("want-usrhash", "", "usrhash= this boot's command line must carry")
+	badVersion    = flag.String("bad-version", "", "the version that cannot start docker (rollback stage)")
+	badSources    = flag.String("bad-sources", "", "comma-separated directories under -update-source whose payloads must be refused")
+	updateImage   = flag.String("update-image", "", "the image's name (IMAGE_ID), which prefixes its UKIs on the ESP")
+	keeperDataDir = "/var/lib/bulwark-update-test"
+)
+
+// keeper is the container started on v1 whose data must outlive updates.
+const keeper = "keeper"
+
+// loaderEntrySelected is systemd-boot's variable naming the entry it
+// booted (UTF-16LE after four bytes of attributes).
+const loaderEntrySelected = "/sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
+
+func efiString(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 4 || len(b)%2 != 0 {
+		t.Fatalf("%s: %d bytes, not attributes and a UTF-16 string", path, len(b))
+	}
+	u := make([]uint16, 0, len(b)/2)
+	for i := 4; i+1 < len(b); i += 2 {
+		u = append(u, uint16(b[i])|uint16(b[i+1])<<8)
+	}
+	return strings.TrimRight(string(utf16.Decode(u)), "\x00")
+}
+
+func osReleaseVersion(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/usr/lib/os-release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "IMAGE_VERSION="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	t.Fatal("/usr/lib/os-release has no IMAGE_VERSION")
+	return ""
+}
+
+func cmdlineUsrHash(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if v, ok := strings.CutPrefix(f, "usrhash="); ok {
+			return v
+		}
+	}
+	t.Fatalf("no usrhash= on the command line: %s", b)
+	return ""
+}
+
+func run(t *testing.T, name string, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// espDir is where the ESP is mounted (systemd-gpt-auto-generator's
+// automount), so sysupdate and systemd-bless-boot can reach it.
+func espDir(t *testing.T) string {
+	t.Helper()
+	for _, d := range []string{"/efi", "/boot"} {
+		if _, err := os.Stat(filepath.Join(d, "EFI/Linux")); err == nil {
+			return d
+		}
+	}
+	t.Fatal("the ESP is mounted neither at /efi nor at /boot")
+	return ""
+}
+
+// ukis lists the image's UKIs on the ESP.
+func ukis(t *testing.T) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(espDir(t), "EFI/Linux"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// diskState hashes what an update may change: the GPT (labels, UUIDs of
+// every partition), the first MiB of each /usr slot and the ESP's UKIs.
+func diskState(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.EvalSymlinks("/dev/disk/by-partlabel/ROOT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, err := filepath.EvalSymlinks("/sys/class/block/" + filepath.Base(root) + "/..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := "/dev/" + filepath.Base(parent)
+	h := sha256.New()
+	f, err := os.Open(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// LBA 1 (the header) to 33 (128 entries of 128 bytes), 512-byte sectors.
+	if _, err := io.Copy(h, io.NewSectionReader(f, 512, 33*512)); err != nil {
+		t.Fatal(err)
+	}
+	slots, _ := filepath.Glob("/dev/disk/by-partuuid/*")
+	slices.Sort(slots)
+	for _, s := range slots {
+		p, err := filepath.EvalSymlinks(s)
+		if err != nil {
+			continue
+		}
+		pf, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(h, io.NewSectionReader(pf, 0, 1<<20))
+		pf.Close()
+	}
+	fmt.Fprintf(h, "%q", ukis(t))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// waitProps polls unit's ActiveState, Result and LoadState until ok holds,
+// or fails the test after limit.
+func waitProps(t *testing.T, unit, what string, limit time.Duration, ok func(map[string]string) bool) map[string]string {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		out, err := exec.Command("systemctl", "show", unit, "-p", "ActiveState,Result,LoadState").Output()
+		if err != nil {
+			t.Fatalf("systemctl show %s: %v", unit, err)
+		}
+		s := map[string]string{}
+		for _, l := range strings.Split(string(out), "\n") {
+			if k, v, ok := strings.Cut(l, "="); ok {
+				s[k] = v
+			}
+		}
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not %s after %s: %v", unit, what, limit, s)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// sysupdate runs systemd-sysupdate update in its unit, as an operator
+// would (systemctl start), and returns its result and journal.
+func sysupdate(t *testing.T) (result, log string) {
+	t.Helper()
+	since := time.Now()
+	systemctl(t, "reset-failed", "systemd-sysupdate.service")
+	systemctl(t, "start", "systemd-sysupdate.service")
+	st := waitProps(t, "systemd-sysupdate.service", "to finish", 15*time.Minute, func(s map[string]string) bool {
+		return s["ActiveState"] == "inactive" || s["ActiveState"] == "failed"
+	})
+	out, _ := run(t, "journalctl", "-o", "cat", "--no-pager", "-u", "systemd-sysupdate.service", "--since", "@"+fmt.Sprint(since.Unix()))
+	t.Logf("systemd-sysupdate (%s, result %s):\n%s", time.Since(since).Round(time.Second), st["Result"], out)
+	return st["Result"], out
+}
+
+// pointAt makes every transfer fetch from dir under the update source
+// for this boot only (/run), over the node's own drop-in.
+func pointAt(t *testing.T, dir string) func() {
+	t.Helper()
+	var made []string
+	for _, tr := range []string{"50-usr.transfer", "60-usr-verity.transfer", "70-uki.transfer"} {
+		d := "/run/sysupdate.d/" + tr + ".d"
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(d, "zz-test-source.conf")
+		if err := os.WriteFile(f, []byte("[Source]\nPath="+strings.TrimSuffix(*updateSource, "/")+"/"+dir+"/\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, f)
+	}
+	return func() {
+		for _, f := range made {
+			os.Remove(f)
+		}
+	}
+}
+
+// TestUpdateRefused: payloads with a flipped byte or signed by a key the
+// image does not trust are refused, and nothing on the disk changes.
+func TestUpdateRefused(t *testing.T) {
+	if *updateStage != "v1" {
+		t.Skip("v1 stage only")
+	}
+	for _, dir := range strings.Split(*badSources, ",") {
+		t.Run(dir, func(t *testing.T) {
+			before := diskState(t)
+			undo := pointAt(t, dir)
+			defer undo()
+			result, log := sysupdate(t)
+			if result == "success" {
+				t.Errorf("systemd-sysupdate took the %s payload", dir)
+			}
+			if !strings.Contains(log, "Signature") && !strings.Contains(log, "signature") && !strings.Contains(log, "hash") && !strings.Contains(log, "checksum") && !strings.Contains(log, "SHA256") {
+				t.Errorf("systemd-sysupdate failed without naming a signature or checksum problem")
+			}
+			if after := diskState(t); after != before {
+				t.Errorf("the disk changed (GPT, /usr slots or ESP) after a refused update")
+			}
+		})
+	}
+}
+
+// TestUpdateStart runs the update to -update-next from the node's own
+// source (its node config's update.url) and checks what it wrote: the
+// other slot now holds the new version and its UKI is on the ESP with
+// three boot tries. On v1 it first leaves state that must outlive
+// updates: a running container with data in a volume, and the digest of
+// the node's daemon.json.
+func TestUpdateStart(t *testing.T) {
+	if *updateStage != "v1" && *updateStage != "v2" {
+		t.Skip("v1 and v2 stages only")
+	}
+	if *updateStage == "v1" {
+		importBusybox(t)
+		if out, err := docker(t, "run", "-d", "--name", keeper, "--restart", "always", "-v", "keeperdata:/data", testImage,
+			"/bin/sh", "-c", "echo written-on-v1 > /data/mark; exec sleep 100000"); err != nil {
+			t.Fatalf("docker run: %v\n%s", err, out)
+		}
+		d, err := os.ReadFile("/etc/docker/daemon.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(d)
+		os.MkdirAll(keeperDataDir, 0o700)
+		if err := os.WriteFile(filepath.Join(keeperDataDir, "daemon.json.sha256"), []byte(hex.EncodeToString(sum[:])), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if result, _ := sysupdate(t); result != "success" {
+		t.Fatalf("systemd-sysupdate: result %s", result)
+	}
+	want := *updateImage + "_" + *updateNext + "+3.efi"
+	if names := ukis(t); !slices.Contains(names, want) {
+		t.Errorf("ESP /EFI/Linux has %v, want %s among them", names, want)
+	}
+	out, err := run(t, "nodecfg", "update", "status")
+	t.Logf("nodecfg update status:\n%s", out)
+	if err != nil {
+		t.Errorf("nodecfg update status: %v", err)
+	}
+	if !strings.Contains(out, *updateNext) {
+		t.Errorf("nodecfg update status does not show %s in the other slot", *updateNext)
+	}
+}
+
+// checkRunning checks the version and usrhash this boot runs, the state
+// kept from v1 and that the booted entry is blessed.
+func checkRunning(t *testing.T) {
+	t.Helper()
+	if v := osReleaseVersion(t); v != *wantVersion {
+		t.Errorf("running IMAGE_VERSION %s, want %s", v, *wantVersion)
+	}
+	if h := cmdlineUsrHash(t); h != *wantUsrHash {
+		t.Errorf("running usrhash %s, want %s", h, *wantUsrHash)
+	}
+	if dev, err := os.Readlink("/dev/disk/by-label/../../mapper/usr"); err == nil {
+		t.Logf("/dev/mapper/usr → %s", dev)
+	}
+	want, err := os.ReadFile(filepath.Join(keeperDataDir, "daemon.json.sha256"))
+	if err != nil {
+		t.Fatalf("the digest v1 recorded in /var is gone: %v", err)
+	}
+	d, err := os.ReadFile("/etc/docker/daemon.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(d); hex.EncodeToString(sum[:]) != string(want) {
+		t.Errorf("/etc/docker/daemon.json changed since v1")
+	}
+	var out string
+	for i := 0; i < 60; i++ {
+		if out, err = docker(t, "exec", keeper, "cat", "/data/mark"); err == nil {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if strings.TrimSpace(out) != "written-on-v1" {
+		t.Errorf("container %s's data: %q (%v), want written-on-v1", keeper, out, err)
+	}
+	entry := efiString(t, loaderEntrySelected)
+	t.Logf("systemd-boot booted %s", entry)
+	// systemd-bless-boot runs once boot-complete.target is reached; it
+	// renames the entry without its counter.
+	st := waitProps(t, "systemd-bless-boot.service", "to bless the boot", 5*time.Minute, func(s map[string]string) bool {
+		return s["ActiveState"] == "active" || s["ActiveState"] == "failed" || s["LoadState"] == "not-found"
+	})
+	if st["ActiveState"] != "active" && strings.Contains(entry, "+") {
+		t.Errorf("systemd-bless-boot.service is %s/%s", st["ActiveState"], st["Result"])
+	}
+	blessed := *updateImage + "_" + *wantVersion + ".efi"
+	if names := ukis(t); !slices.Contains(names, blessed) {
+		t.Errorf("ESP /EFI/Linux has %v: no blessed %s", names, blessed)
+	}
+	out, err = run(t, "nodecfg", "update", "status")
+	t.Logf("nodecfg update status:\n%s", out)
+	if err != nil {
+		t.Errorf("nodecfg update status: %v", err)
+	}
+}
+
+// TestUpdateApplied: v2 runs (its usrhash), with v1's node config and
+// container data, and its boot was blessed.
+func TestUpdateApplied(t *testing.T) {
+	if *updateStage != "v2" {
+		t.Skip("v2 stage only")
+	}
+	checkRunning(t)
+	if e := efiString(t, loaderEntrySelected); !strings.HasPrefix(e, *updateImage+"_"+*wantVersion+"+") {
+		t.Errorf("booted entry %s, want v2's with boot counting", e)
+	}
+}
+
+// TestRolledBack: on v3 it waits for the node to reboot itself (its
+// health fails, so the boot is never blessed); once systemd-boot has spent
+// v3's tries it boots v2 again, which must run blessed with the state kept
+// and v3's entry marked bad (+0-3).
+func TestRolledBack(t *testing.T) {
+	if *updateStage != "rollback" {
+		t.Skip("rollback stage only")
+	}
+	if v := osReleaseVersion(t); v == *badVersion {
+		t.Logf("running %s (entry %s): waiting for the node to reboot itself", v, efiString(t, loaderEntrySelected))
+		time.Sleep(10 * time.Minute)
+		t.Fatalf("%s still running after 10 minutes: the node did not reboot itself", v)
+	}
+	checkRunning(t)
+	bad := *updateImage + "_" + *badVersion + "+0-3.efi"
+	if names := ukis(t); !slices.Contains(names, bad) {
+		t.Errorf("ESP /EFI/Linux has %v, want %s (v3 marked bad after three tries)", names, bad)
+	}
+}

@@ -1,0 +1,489 @@
+//go:build qemu
+
+package qemu_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bulwark/bulwark/internal/arch"
+	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/osbuild"
+	"github.com/bulwark/bulwark/internal/qemu"
+	"github.com/bulwark/bulwark/internal/qemu/checkunit"
+	"github.com/bulwark/bulwark/internal/signedsums"
+	"github.com/bulwark/bulwark/internal/sysupdate"
+)
+
+// The update chain's versions: v1 is installed, v2 is a good update, v3
+// is built with a docker that cannot start.
+const (
+	updV1 = "1.1"
+	updV2 = "1.2"
+	updV3 = "1.3"
+)
+
+// brokenDocker is v3's extra tree: docker.service fails before dockerd
+// starts, so the node's health check fails on every boot of v3.
+const brokenDocker = "[Service]\n# The update chain's v3: a release whose docker cannot start.\nExecStartPre=/bin/false\n"
+
+// release is one built version: its output directory (the update source
+// serves it as is) and manifest.
+type release struct {
+	version, dir string
+	img          *manifest.Image
+}
+
+// releases builds v1, v2 and v3 of the spec for the arch, signed with a key
+// minted for the run (so v1 trusts it), and a refused twin of v2 for each
+// way a payload must be refused: one byte of /usr flipped, and SHA256SUMS
+// signed by another key.
+type releases struct {
+	v1, v2, v3 release
+	flipped    string // v2 with one byte of its /usr payload flipped
+	foreign    string // v2 signed by a key v1 does not trust
+}
+
+// mintGPGKey makes a signing key in a new GNUPGHOME (under /tmp: gpg's
+// agent socket lives there and its path is limited) and returns the home
+// and the key's user id.
+func mintGPGKey(t testing.TB, name string) (home, uid string) {
+	t.Helper()
+	home, err := os.MkdirTemp("", "bulwark-gpg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		kill := exec.Command("gpgconf", "--kill", "all")
+		kill.Env = append(os.Environ(), "GNUPGHOME="+home)
+		kill.Run()
+		os.RemoveAll(home)
+	})
+	uid = name + " <" + strings.ToLower(strings.ReplaceAll(name, " ", "-")) + "@bulwark.invalid>"
+	cmd := exec.Command("gpg", "--batch", "--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", "never")
+	cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("minting %s: %v\n%s", name, err, out)
+	}
+	return home, uid
+}
+
+func buildReleases(t testing.TB, e *env, base string) *releases {
+	t.Helper()
+	if *specFlag == "" {
+		t.Fatal("-spec is required for the update tests (make test-qemu passes it)")
+	}
+	home, uid := mintGPGKey(t, "Bulwark update test")
+	// osbuild signs with gpg from the caller's GNUPGHOME.
+	old, had := os.LookupEnv("GNUPGHOME")
+	os.Setenv("GNUPGHOME", home)
+	defer func() {
+		if had {
+			os.Setenv("GNUPGHOME", old)
+		} else {
+			os.Unsetenv("GNUPGHOME")
+		}
+	}()
+	cache := *cacheDir
+	if cache == "" {
+		cache = filepath.Join(e.repo, ".cache")
+	}
+	broken := filepath.Join(base, "v3-tree")
+	unitDir := filepath.Join(broken, "usr/lib/systemd/system/docker.service.d")
+	if err := os.MkdirAll(unitDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(unitDir, "90-update-test-broken.conf"), []byte(brokenDocker), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rs := &releases{}
+	for _, b := range []struct {
+		rel   *release
+		v     string
+		trees []string
+	}{{&rs.v1, updV1, nil}, {&rs.v2, updV2, nil}, {&rs.v3, updV3, []string{broken}}} {
+		dir := filepath.Join(base, "v"+b.v)
+		var log bytes.Buffer
+		start := time.Now()
+		img, err := osbuild.Build(context.Background(), osbuild.BuildOptions{SpecPath: *specFlag, Arch: e.arch, OutDir: dir,
+			CacheDir: cache, SignKey: uid, ImageVersion: b.v, ExtraTrees: b.trees, Stdout: &log})
+		if err != nil {
+			t.Fatalf("building %s: %v\n%s", b.v, err, log.String())
+		}
+		t.Logf("built %s in %s (usrhash %.16s…)", b.v, time.Since(start).Round(time.Second), img.VerityRootHash)
+		*b.rel = release{version: b.v, dir: dir, img: img}
+	}
+	rs.flipped = twin(t, rs.v2.dir, filepath.Join(base, "flipped"))
+	a, err := arch.Lookup(e.arch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usr := sysupdate.Image{Name: rs.v2.img.Name, Arch: a.Systemd, Version: updV2}
+	flipByte(t, rs.flipped, usr)
+	rs.foreign = twin(t, rs.v2.dir, filepath.Join(base, "foreign"))
+	fhome, fuid := mintGPGKey(t, "Foreign update key")
+	os.Setenv("GNUPGHOME", fhome)
+	if err := signedsums.Sign(context.Background(), rs.foreign, fuid); err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// twin makes a copy of a release directory out of hard links, so a test
+// can replace single files without touching the original.
+func twin(t testing.TB, src, dst string) string {
+	t.Helper()
+	os.RemoveAll(dst)
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range ents {
+		if en.Type().IsRegular() {
+			if err := os.Link(filepath.Join(src, en.Name()), filepath.Join(dst, en.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dst
+}
+
+// flipByte replaces dir's /usr payload with a copy that has one byte
+// flipped in its middle; SHA256SUMS and its signature stay v2's.
+func flipByte(t testing.TB, dir string, img sysupdate.Image) {
+	t.Helper()
+	ents, _ := os.ReadDir(dir)
+	for _, en := range ents {
+		name := en.Name()
+		if !img.IsPayload(name) || !strings.HasSuffix(name, ".usr-"+img.Arch+".raw") {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 0xff
+		os.Remove(p) // the hard link: v2's file stays intact
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("flipped byte %d of %s", len(b)/2, name)
+		return
+	}
+	t.Fatalf("no /usr payload in %s", dir)
+}
+
+// updateServer serves the releases over HTTP on the host's loopback,
+// which QEMU's user network shows the guest as 10.0.2.2: /stable/ is the
+// node's update source and serves whichever release the test publishes,
+// /flipped/ and /foreign/ serve the payloads that must be refused.
+type updateServer struct {
+	port   int
+	stable atomic.Pointer[string]
+	srv    *http.Server
+	log    atomic.Pointer[[]string]
+}
+
+func serveUpdates(t testing.TB, rs *releases) *updateServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &updateServer{port: l.Addr().(*net.TCPAddr).Port}
+	empty := ""
+	u.stable.Store(&empty)
+	mux := http.NewServeMux()
+	mux.Handle("/flipped/", http.StripPrefix("/flipped/", http.FileServer(http.Dir(rs.flipped))))
+	mux.Handle("/foreign/", http.StripPrefix("/foreign/", http.FileServer(http.Dir(rs.foreign))))
+	mux.HandleFunc("/stable/", func(w http.ResponseWriter, r *http.Request) {
+		dir := *u.stable.Load()
+		if dir == "" {
+			http.NotFound(w, r)
+			return
+		}
+		http.StripPrefix("/stable/", http.FileServer(http.Dir(dir))).ServeHTTP(w, r)
+	})
+	u.srv = &http.Server{Handler: logRequests(u, mux)}
+	go u.srv.Serve(l)
+	t.Cleanup(func() { u.srv.Close() })
+	return u
+}
+
+func logRequests(u *updateServer, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for {
+			old := u.log.Load()
+			var next []string
+			if old != nil {
+				next = append(next, *old...)
+			}
+			next = append(next, r.Method+" "+r.URL.Path)
+			if u.log.CompareAndSwap(old, &next) {
+				break
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// publish makes /stable/ serve rel.
+func (u *updateServer) publish(rel release) { d := rel.dir; u.stable.Store(&d) }
+
+// url is the update source for path (a directory) as the guest sees it.
+func (u *updateServer) url(path string) string {
+	return fmt.Sprintf("http://10.0.2.2:%d/%s/", u.port, strings.Trim(path, "/"))
+}
+
+// updateNodeYAML is the node spec of the update chain: the TLS node of
+// node-tls-authz with the host's server as its update source.
+func updateNodeYAML(source string) string {
+	return nodeSpecYAML + "update:\n  url: " + source + "\n"
+}
+
+// runUpdateChain boots v1 with a node config, refuses bad payloads, takes
+// v2 (published on the node's update source), reboots into v2 (blessed,
+// state kept, TLS from the host), takes v3, whose docker cannot start, and
+// lets the node reboot itself until systemd-boot falls back to v2. Every
+// QEMU start after the first is the guest's own reboot (the harness runs
+// QEMU with -no-reboot and starts it again on the same disk and variable
+// store, as firmware would), except the one from v1 to v2 and v2 to v3's
+// first try, which follow the checks' poweroff, as an operator's reboot.
+func runUpdateChain(t testing.TB, e *env, tc vmTest) {
+	start := time.Now()
+	dir := artifactDir(t, e.arch)
+	rs := buildReleases(t, e, filepath.Join(dir, "releases"))
+	builds := time.Since(start)
+	srv := serveUpdates(t, rs)
+	r := &run{dir: dir, forwards: map[int]int{22: freePort(t)}, extra: map[string]string{}, checkFiles: map[string]string{}}
+	timeout := time.Duration(float64(tc.timeout) * qemu.Scale(e.arch, e.kvm))
+	ctx, cancel := context.WithTimeout(context.Background(), 8*timeout+5*time.Minute)
+	defer cancel()
+	v1 := filepath.Join(rs.v1.dir, rs.v1.img.Name+"-"+rs.v1.img.Arch+".qcow2")
+	var err error
+	if r.disk, err = qemu.PrepareDisk(ctx, v1, r.dir, "8G"); err != nil {
+		t.Fatal(err)
+	}
+	setupNodeSpec(t, e, r, updateNodeYAML(srv.url("stable")))
+	m := qemu.Machine{Arch: e.arch, KVM: e.kvm, Ignition: r.ignition}
+	cfg, err := m.Config(r.disk, r.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Report = true
+	for g, h := range r.forwards {
+		cfg.Forwards = append(cfg.Forwards, qemu.Forward{Host: h, Guest: g})
+	}
+	common := []string{"-arch", e.arch, "-update-source", srv.url(""), "-update-image", rs.v1.img.Name,
+		"-busybox", "busybox", "-bad-version", updV3}
+	stage := func(name string, tests []string, extra ...string) {
+		args := append([]string{"-test.run", guestRunPattern(tests), "-update-stage", name}, common...)
+		args = append(args, extra...)
+		disk := filepath.Join(r.dir, "guestcheck-"+name+".disk")
+		files := maps.Clone(e.checkFiles)
+		maps.Copy(files, r.checkFiles)
+		if err := checkunit.Disk(files, disk); err != nil {
+			t.Fatal(err)
+		}
+		cfg.ExtraDisks = []qemu.ExtraDisk{{Path: disk, Serial: checkunit.Serial}}
+		cfg.Credentials = append(checkunit.Credentials(args), checkunit.BootReport(bootMarker)...)
+	}
+	var times []string
+	boot := func(label string, tcb vmTest) *result {
+		res, err := runVM(ctx, t, e, tcb, r, cfg, timeout, "console-"+label+".log")
+		if err != nil {
+			t.Fatalf("%s: %v\nartifacts kept in %s", label, err, r.dir)
+		}
+		times = append(times, fmt.Sprintf("%s %s", label, res.elapsed.Round(time.Second)))
+		if err := resultError(res); err != nil {
+			t.Fatalf("%s: %v\nartifacts kept in %s", label, err, r.dir)
+		}
+		t.Logf("%s: guest checks:\n    %s", label, strings.Join(res.checkOut, "\n    "))
+		return res
+	}
+
+	// Boot 1, v1: refuse the bad payloads, keep state, take v2.
+	srv.publish(rs.v2)
+	stage("v1", []string{"TestUpdateRefused", "TestUpdateStart", "TestNoSELinuxDenials"},
+		"-bad-sources", "flipped,foreign", "-update-next", updV2)
+	boot("boot1-v1", vmTest{})
+
+	// Boot 2, v2: running, blessed, state kept, TLS from the host; take v3.
+	srv.publish(rs.v3)
+	stage("v2", []string{"TestWaitForHost", "TestUpdateApplied", "TestUpdateStart", "TestNoSELinuxDenials"},
+		"-want-version", updV2, "-want-usrhash", rs.v2.img.VerityRootHash, "-update-next", updV3)
+	boot("boot2-v2", vmTest{host: checkUpdatedFromHost})
+
+	// Boots 3…: v3 fails its health check and the node reboots itself
+	// until systemd-boot's tries for v3 are spent and it boots v2.
+	stage("rollback", []string{"TestWaitForHost", "TestRolledBack", "TestNoSELinuxDenials"},
+		"-want-version", updV2, "-want-usrhash", rs.v2.img.VerityRootHash)
+	var selfReboots int
+	for n := 3; ; n++ {
+		label := fmt.Sprintf("boot%d", n)
+		log := "console-" + label + ".log"
+		bootStart := time.Now()
+		vm, err := qemu.Start(ctx, cfg, filepath.Join(r.dir, log), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.vm = vm
+		line, err := vm.Console.WaitFor(ctx, checkunit.MarkerReady, timeout)
+		if err == nil && strings.Contains(bootVersion(vm.Console.Lines()), updV2) {
+			// v2 again: the fallback. Finish it as a normal boot.
+			times = append(times, fmt.Sprintf("%s-v2 ready %s", label, time.Since(bootStart).Round(time.Second)))
+			t.Logf("%s: %s", label, line)
+			checkUpdatedFromHost(t, e, r)
+			res, err := finishVM(ctx, t, vm, r, timeout, line, bootStart)
+			if err != nil {
+				t.Fatalf("%s: %v\nartifacts kept in %s", label, err, r.dir)
+			}
+			if err := resultError(res); err != nil {
+				t.Fatalf("%s (v2 after the fallback): %v\nartifacts kept in %s", label, err, r.dir)
+			}
+			t.Logf("%s: guest checks:\n    %s", label, strings.Join(res.checkOut, "\n    "))
+			break
+		}
+		// A v3 boot: it must end in a reboot the guest made itself.
+		wctx, wcancel := context.WithTimeout(ctx, timeout)
+		werr := vm.Wait(wctx)
+		wcancel()
+		lines := vm.Console.Lines()
+		vm.Kill()
+		ver := bootVersion(lines)
+		if !strings.Contains(ver, updV3) {
+			t.Fatalf("%s: booted %q (%v), neither v2 nor v3\nartifacts kept in %s", label, ver, err, r.dir)
+		}
+		if !containsText(lines, "reboot: Restarting system") {
+			t.Fatalf("%s: v3 did not reboot itself (QEMU: %v)\nartifacts kept in %s", label, werr, r.dir)
+		}
+		if !containsText(lines, "bulwark-health.service") {
+			t.Errorf("%s: the console does not name bulwark-health.service as what failed", label)
+		}
+		selfReboots++
+		times = append(times, fmt.Sprintf("%s-v3 self-reboot %s", label, time.Since(bootStart).Round(time.Second)))
+		t.Logf("%s: %s rebooted itself after %s", label, ver, time.Since(bootStart).Round(time.Second))
+		if selfReboots > 4 {
+			t.Fatalf("v3 booted %d times: systemd-boot never fell back\nartifacts kept in %s", selfReboots, r.dir)
+		}
+	}
+	if selfReboots != 3 {
+		t.Errorf("v3 booted %d times before the fallback, want 3 (TriesLeft=3)", selfReboots)
+	}
+	t.Logf("update chain: builds %s, boots: %s; whole %s; update requests: %d",
+		builds.Round(time.Second), strings.Join(times, ", "), time.Since(start).Round(time.Second), len(*srv.log.Load()))
+	if !t.Failed() {
+		os.RemoveAll(r.dir)
+	}
+}
+
+// bootMarker is printed by the chain's boot reporter (bootReporter) with
+// the version and the systemd-boot entry of each boot.
+const bootMarker = "BULWARK-BOOTED"
+
+// bootVersion is the version the boot reporter saw in lines, "" if none.
+func bootVersion(lines []string) string {
+	for _, l := range lines {
+		if _, v, ok := strings.Cut(l, bootMarker+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func containsText(lines []string, s string) bool {
+	for _, l := range lines {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// finishVM is runVM after readiness: wait for the checks, collect the
+// report.
+func finishVM(ctx context.Context, t testing.TB, vm *qemu.VM, r *run, timeout time.Duration, ready string, start time.Time) (*result, error) {
+	defer vm.Kill()
+	res := &result{elapsed: time.Since(start)}
+	for _, f := range strings.Fields(strings.TrimPrefix(ready, checkunit.MarkerReady)) {
+		if v, ok := strings.CutPrefix(f, "state="); ok {
+			res.state = v
+		}
+		if v, ok := strings.CutPrefix(f, "failed="); ok {
+			res.failed = v
+		}
+	}
+	if _, err := vm.Console.WaitFor(ctx, checkunit.MarkerDone, timeout); err != nil {
+		return nil, err
+	}
+	vm.Wait(ctx)
+	lines := vm.Console.Lines()
+	for _, l := range lines {
+		if _, v, ok := strings.Cut(l, checkunit.MarkerCheck); ok {
+			res.checkOut = append(res.checkOut, v)
+		}
+		if i := strings.Index(l, checkunit.MarkerExit); i >= 0 {
+			res.checkExit = strings.TrimSpace(strings.TrimPrefix(l[i:], checkunit.MarkerExit))
+		}
+	}
+	res.problems = qemu.Problems(lines)
+	res.console = lines
+	return res, nil
+}
+
+// checkUpdatedFromHost: after an update the node still answers over TLS
+// with its v1 certificates, the container started on v1 runs again, and
+// then it releases the guest.
+func checkUpdatedFromHost(t testing.TB, e *env, r *run) {
+	defer func() {
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", r.forwards[7777]), 10*time.Second); err == nil {
+			c.Close()
+		} else {
+			t.Errorf("releasing the guest: %v", err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	alice := dockerClient(t, fmt.Sprintf("127.0.0.1:%d", r.forwards[2376]), tlsConfig(t, r.pki.ca, r.pki.alice))
+	var err error
+	for i := 0; i < 40; i++ {
+		if _, err = alice.Ping(ctx); err == nil {
+			break
+		}
+		time.Sleep(3 * time.Second)
+	}
+	if err != nil {
+		t.Errorf("host: alice: docker ping over TLS after the update: %v", err)
+		return
+	}
+	var state string
+	for i := 0; i < 40; i++ {
+		c, err := alice.ContainerInspect(ctx, "keeper")
+		if err == nil && c.State != nil && c.State.Running {
+			state = "running"
+			break
+		}
+		state = fmt.Sprint(err)
+		time.Sleep(3 * time.Second)
+	}
+	if state != "running" {
+		t.Errorf("host: container keeper (started on v1) is not running: %s", state)
+		return
+	}
+	t.Logf("host: docker answers alice over TLS; container keeper from v1 runs")
+}
