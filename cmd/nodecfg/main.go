@@ -160,8 +160,11 @@ func run(ctx context.Context, args []string) int {
 			return exitUsage
 		}
 		var st sysupdate.Status
-		if st, err = sysupdate.ReadStatus(ctx, sysupdate.Exec); err == nil {
-			fmt.Print(st)
+		var running string
+		if running, err = sysupdate.RunningVersion(sysupdate.OSRelease); err == nil {
+			if st, err = sysupdate.ReadStatus(ctx, sysupdate.Exec, running); err == nil {
+				fmt.Print(st)
+			}
 		}
 	case "authz":
 		if len(args) >= 2 && args[1] == "serve" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -13,7 +14,11 @@ import (
 // versions installed in the /usr slots, and how systemd-bless-boot judges
 // the current boot.
 type Status struct {
-	Running   string   // systemd-sysupdate's current version
+	// Running is the booted image's version (os-release IMAGE_VERSION).
+	// sysupdate's own "current" is the newest version installed, which
+	// after an update is the one the next boot starts, not this one.
+	Running   string
+	Newest    string   // the newest installed version: what the next boot tries
 	Installed []string // every installed version, oldest first
 	// Boot is systemd-bless-boot's status: "good" (blessed), "bad",
 	// "indeterminate" (being assessed: not yet blessed) or "clean" (no
@@ -53,9 +58,26 @@ const (
 	BlessBootBin = "/usr/lib/systemd/systemd-bless-boot"
 )
 
+// OSRelease is where the booted /usr names its version.
+const OSRelease = "/usr/lib/os-release"
+
+// RunningVersion reads IMAGE_VERSION from an os-release file.
+func RunningVersion(osRelease string) (string, error) {
+	b, err := os.ReadFile(osRelease)
+	if err != nil {
+		return "", fmt.Errorf("reading the running version: %w", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "IMAGE_VERSION="); ok {
+			return strings.Trim(v, `"'`), nil
+		}
+	}
+	return "", fmt.Errorf("%s: no IMAGE_VERSION", osRelease)
+}
+
 // ReadStatus asks systemd-sysupdate (offline: the local slots only) and
-// systemd-bless-boot.
-func ReadStatus(ctx context.Context, run Runner) (Status, error) {
+// systemd-bless-boot; running is the booted version (RunningVersion).
+func ReadStatus(ctx context.Context, run Runner, running string) (Status, error) {
 	out, err := run(ctx, SysupdateBin, "--offline", "--json=short", "list")
 	if err != nil {
 		return Status{}, fmt.Errorf("listing installed versions: %w", err)
@@ -67,7 +89,7 @@ func ReadStatus(ctx context.Context, run Runner) (Status, error) {
 	if err := json.Unmarshal(out, &list); err != nil {
 		return Status{}, fmt.Errorf("reading systemd-sysupdate's list: %w", err)
 	}
-	st := Status{Running: list.Current, Installed: slices.Clone(list.All)}
+	st := Status{Running: running, Newest: list.Current, Installed: slices.Clone(list.All)}
 	slices.Reverse(st.Installed) // sysupdate lists newest first
 	b, err := run(ctx, BlessBootBin, "status")
 	if err != nil {
@@ -88,6 +110,10 @@ func (s Status) String() string {
 	if blessed == "" {
 		blessed = "unknown"
 	}
-	return fmt.Sprintf("running version: %s\nother slot:      %s\ninstalled:       %s\nthis boot:       %s (systemd-bless-boot: %s)\n",
-		s.Running, other, strings.Join(s.Installed, ", "), blessed, s.Boot)
+	next := s.Running
+	if s.Newest != "" && s.Newest != s.Running {
+		next = s.Newest + " (newer: tried on the next boot, falls back to " + s.Running + " if never blessed)"
+	}
+	return fmt.Sprintf("running version: %s\nother slot:      %s\ninstalled:       %s\nnext boot:       %s\nthis boot:       %s (systemd-bless-boot: %s)\n",
+		s.Running, other, strings.Join(s.Installed, ", "), next, blessed, s.Boot)
 }

@@ -169,12 +169,13 @@ func shellWords(args []string) string {
 // reboots itself before the check unit runs.
 func BootReport(marker string) []qemu.Credential {
 	port := "/dev/virtio-ports/" + qemu.ReportPort
-	script := `. /usr/lib/os-release; echo "` + marker + ` $IMAGE_VERSION $(tail -c +5 /sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f | tr -d "\000")"`
+	script := `. /usr/lib/os-release; echo "` + marker + ` $IMAGE_VERSION $(cat /sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f | tail -c +5 | tr -d "\000")"`
 	text := fmt.Sprintf(`[Unit]
 Description=Bulwark test harness boot report
 After=%s local-fs.target
 Requires=%s
 DefaultDependencies=no
+ConditionPathExists=!/etc/initrd-release
 
 [Service]
 Type=oneshot
