@@ -50,9 +50,10 @@ type release struct {
 // way a payload must be refused: one byte of /usr flipped, and SHA256SUMS
 // signed by another key.
 type releases struct {
-	v1, v2, v3 release
-	flipped    string // v2 with one byte of its /usr payload flipped
-	foreign    string // v2 signed by a key v1 does not trust
+	v1, v2, v3  release
+	flipped     string // v2 with one byte of its /usr payload flipped
+	flippedFile string // the file with the flipped byte
+	foreign     string // v2 signed by a key v1 does not trust
 }
 
 // mintGPGKey makes a signing key in a new GNUPGHOME (under /tmp: gpg's
@@ -130,7 +131,7 @@ func buildReleases(t testing.TB, e *env, base string) *releases {
 		t.Fatal(err)
 	}
 	usr := sysupdate.Image{Name: rs.v2.img.Name, Arch: a.Systemd, Version: updV2}
-	flipByte(t, rs.flipped, usr)
+	rs.flippedFile = flipByte(t, rs.flipped, usr)
 	rs.foreign = twin(t, rs.v2.dir, filepath.Join(base, "foreign"))
 	fhome, fuid := mintGPGKey(t, "Foreign update key")
 	os.Setenv("GNUPGHOME", fhome)
@@ -164,7 +165,7 @@ func twin(t testing.TB, src, dst string) string {
 
 // flipByte replaces dir's /usr payload with a copy that has one byte
 // flipped in its middle; SHA256SUMS and its signature stay v2's.
-func flipByte(t testing.TB, dir string, img sysupdate.Image) {
+func flipByte(t testing.TB, dir string, img sysupdate.Image) string {
 	t.Helper()
 	ents, _ := os.ReadDir(dir)
 	for _, en := range ents {
@@ -183,9 +184,10 @@ func flipByte(t testing.TB, dir string, img sysupdate.Image) {
 			t.Fatal(err)
 		}
 		t.Logf("flipped byte %d of %s", len(b)/2, name)
-		return
+		return name
 	}
 	t.Fatalf("no /usr payload in %s", dir)
+	return ""
 }
 
 // updateServer serves the releases over HTTP on the host's loopback,
@@ -247,7 +249,10 @@ func (u *updateServer) publish(rel release) { d := rel.dir; u.stable.Store(&d) }
 
 // url is the update source for path (a directory) as the guest sees it.
 func (u *updateServer) url(path string) string {
-	return fmt.Sprintf("http://10.0.2.2:%d/%s/", u.port, strings.Trim(path, "/"))
+	if path = strings.Trim(path, "/"); path != "" {
+		path += "/"
+	}
+	return fmt.Sprintf("http://10.0.2.2:%d/%s", u.port, path)
 }
 
 // updateNodeYAML is the node spec of the update chain: the TLS node of
@@ -320,7 +325,7 @@ func runUpdateChain(t testing.TB, e *env, tc vmTest) {
 	// Boot 1, v1: refuse the bad payloads, keep state, take v2.
 	srv.publish(rs.v2)
 	stage("v1", []string{"TestUpdateRefused", "TestUpdateStart", "TestNoSELinuxDenials"},
-		"-bad-sources", "flipped,foreign", "-update-next", updV2)
+		"-bad-sources", "flipped:Checksum of "+srv.url("flipped")+rs.flippedFile+" file did not check out;foreign:Signature verification failed", "-update-next", updV2)
 	boot("boot1-v1", vmTest{})
 
 	// Boot 2, v2: running, blessed, state kept, TLS from the host; take v3.
