@@ -4,6 +4,7 @@ package qemu_test
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -176,6 +177,30 @@ func useConfig(t testing.TB, r *run, ign string, raw []byte, p *nodePKI) {
 	r.pki = p
 }
 
+// releaseGuest ends the guest's TestWaitForHost: it connects to the
+// guest's port 7777 until the guest answers (test/qemu/guest's
+// releasedLine). Retried: QEMU's user network accepts a connection for a
+// port the guest does not listen on yet, then drops it.
+func releaseGuest(t testing.TB, r *run) {
+	addr := fmt.Sprintf("127.0.0.1:%d", r.forwards[7777])
+	var last error
+	for i := 0; i < 60; i++ {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			line, rerr := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if line == "released\n" {
+				return
+			}
+			err = fmt.Errorf("no answer (%q, %v)", line, rerr)
+		}
+		last = err
+		time.Sleep(2 * time.Second)
+	}
+	t.Errorf("releasing the guest: %v", last)
+}
+
 // setupHandWrittenNode writes the node's Ignition config by hand, as a
 // person or another tool would, with no nodecfg involved: its daemon.json
 // has the listeners and TLS keys and nothing of the floor.
@@ -226,13 +251,7 @@ func dockerClient(t testing.TB, addr string, tc *tls.Config) *client.Client {
 func checkNodeFromHost(t testing.TB, e *env, r *run) {
 	p := r.pki
 	addr := fmt.Sprintf("127.0.0.1:%d", r.forwards[2376])
-	defer func() {
-		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", r.forwards[7777]), 10*time.Second); err == nil {
-			c.Close()
-		} else {
-			t.Errorf("releasing the guest: %v", err)
-		}
-	}()
+	defer releaseGuest(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	alice := dockerClient(t, addr, tlsConfig(t, p.ca, p.alice))

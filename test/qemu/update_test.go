@@ -455,13 +455,7 @@ func finishVM(ctx context.Context, t testing.TB, vm *qemu.VM, r *run, timeout ti
 // with its v1 certificates, the container started on v1 runs again, and
 // then it releases the guest.
 func checkUpdatedFromHost(t testing.TB, e *env, r *run) {
-	defer func() {
-		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", r.forwards[7777]), 10*time.Second); err == nil {
-			c.Close()
-		} else {
-			t.Errorf("releasing the guest: %v", err)
-		}
-	}()
+	defer releaseGuest(t, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	alice := dockerClient(t, fmt.Sprintf("127.0.0.1:%d", r.forwards[2376]), tlsConfig(t, r.pki.ca, r.pki.alice))

@@ -87,7 +87,9 @@ func TestDockerUnixSocket(t *testing.T) {
 }
 
 // TestWaitForHost holds the guest up until the host has run its checks
-// against it and connects to port 7777 to release it.
+// against it and connects to port 7777 to release it. It answers
+// "released": QEMU's user network accepts the host's connection before it
+// reaches the guest, so only the answer tells the host it got through.
 func TestWaitForHost(t *testing.T) {
 	l, err := net.Listen("tcp", ":7777")
 	if err != nil {
@@ -99,8 +101,12 @@ func TestWaitForHost(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the host never released the guest: %v", err)
 	}
+	c.Write([]byte(releasedLine))
 	c.Close()
 }
+
+// releasedLine is the guest's answer to the host's release.
+const releasedLine = "released\n"
 
 // TestDockerNotRunning: with a rejected config dockerd must not serve.
 func TestDockerNotRunning(t *testing.T) {
