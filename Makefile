@@ -82,7 +82,10 @@ test-qemu: deps ## boot $(OUT)/<name>-$(ARCH).raw in QEMU and run the guest chec
 		|| { rc=$$?; cat $(OUT)/qemu-tests/$(ARCH)/summary.txt 2>/dev/null; exit $$rc; }
 
 PHASES := $(OUT)/test-phases.tsv
-test: ## everything: unit, root-only, image checks and both architectures' QEMU tests; ends with a table of each phase's time
+# The two architectures' QEMU suites run side by side (scripts/both-arches.sh
+# says why); QEMU_SERIAL=1 runs one after the other.
+QEMU_SERIAL ?=
+test: ## everything: unit, root-only, image checks and both architectures' QEMU tests side by side (QEMU_SERIAL=1: one after the other); ends with a table of each phase's time
 	@mkdir -p $(OUT) && : > $(PHASES)
 	@./scripts/phase.sh $(PHASES) deps $(MAKE) --no-print-directory deps
 	@./scripts/phase.sh $(PHASES) build $(MAKE) --no-print-directory build
@@ -91,10 +94,14 @@ test: ## everything: unit, root-only, image checks and both architectures' QEMU 
 	@./bin/osbuild lock --check $(SPEC) || echo "WARNING: $(SPEC)'s lock is behind the archive (above); make test goes on, run 'make lock' to move"
 	@./scripts/phase.sh $(PHASES) "image x86_64" $(MAKE) --no-print-directory image ARCH=x86_64
 	@./scripts/phase.sh $(PHASES) "test-image x86_64" $(MAKE) --no-print-directory test-image ARCH=x86_64
-	@./scripts/phase.sh $(PHASES) "test-qemu x86_64" $(MAKE) --no-print-directory test-qemu ARCH=x86_64
 	@./scripts/phase.sh $(PHASES) "image aarch64" $(MAKE) --no-print-directory image ARCH=aarch64
 	@./scripts/phase.sh $(PHASES) "test-image aarch64" $(MAKE) --no-print-directory test-image ARCH=aarch64
+ifeq ($(QEMU_SERIAL),)
+	@./scripts/phase.sh $(PHASES) "test-qemu both arches" ./scripts/both-arches.sh $(MAKE) --no-print-directory test-qemu
+else
+	@./scripts/phase.sh $(PHASES) "test-qemu x86_64" $(MAKE) --no-print-directory test-qemu ARCH=x86_64
 	@./scripts/phase.sh $(PHASES) "test-qemu aarch64" $(MAKE) --no-print-directory test-qemu ARCH=aarch64
+endif
 	@./scripts/phase.sh $(PHASES)
 
 BENCH_FLAGS ?=

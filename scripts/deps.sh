@@ -6,7 +6,7 @@ set -eu
 PKGS="mmdebstrap qemu-user-static binfmt-support qemu-system-x86 qemu-system-arm qemu-utils
 ovmf qemu-efi-aarch64 cryptsetup-bin erofs-utils squashfs-tools e2fsprogs gdisk fdisk
 dosfstools mtools policycoreutils python3-pefile debian-archive-keyring libseccomp-dev
-zstd xz-utils arch-test ca-certificates selinux-utils pkg-config gpg sbsigntool efitools faketime"
+zstd xz-utils arch-test ca-certificates selinux-utils pkg-config gpg gpg-agent sbsigntool efitools faketime"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed"; then
