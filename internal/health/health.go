@@ -41,6 +41,11 @@ type Probes struct {
 	// DockerWait is how long dockerd gets to answer (it may be starting,
 	// or restarting under Restart=always).
 	DockerWait time.Duration
+	// DockerFailed reports whether docker.service has failed for good
+	// (systemd's ActiveState "failed": its restarts are spent), which
+	// ends the wait at once: a node whose docker cannot start then
+	// reboots in seconds rather than after DockerWait.
+	DockerFailed func(ctx context.Context) (bool, error)
 }
 
 // Checks are the health checks, in the order they run.
@@ -52,7 +57,7 @@ func (p Probes) Checks() []Check {
 			}
 			return nil
 		}},
-		{"dockerd answers on " + p.DockerSocket, func(ctx context.Context) error { return ping(ctx, p.DockerSocket, p.DockerWait) }},
+		{"dockerd answers on " + p.DockerSocket, func(ctx context.Context) error { return ping(ctx, p.DockerSocket, p.DockerWait, p.DockerFailed) }},
 		{"no failed units", func(ctx context.Context) error {
 			failed, err := p.FailedUnits(ctx)
 			if err != nil {
@@ -81,9 +86,9 @@ func Run(ctx context.Context, checks []Check, report func(name string, err error
 	return errors.Join(errs...)
 }
 
-// ping asks dockerd's /_ping over its unix socket until it answers OK or
-// wait has passed.
-func ping(ctx context.Context, socket string, wait time.Duration) error {
+// ping asks dockerd's /_ping over its unix socket until it answers OK,
+// wait has passed, or failed (if not nil) says docker will not come.
+func ping(ctx context.Context, socket string, wait time.Duration, failed func(context.Context) (bool, error)) error {
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
@@ -104,6 +109,11 @@ func ping(ctx context.Context, socket string, wait time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("no answer within %s: %w", wait, last)
 		}
+		if failed != nil {
+			if gone, ferr := failed(ctx); ferr == nil && gone {
+				return fmt.Errorf("%s has failed and systemd will not restart it: %w", DockerUnit, last)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -115,10 +125,25 @@ func ping(ctx context.Context, socket string, wait time.Duration) error {
 // Unit is the systemd unit that runs the checks before boot-complete.target.
 const Unit = "bulwark-health.service"
 
+// DockerUnit is the engine's unit.
+const DockerUnit = "docker.service"
+
 // Node are the probes of the running node: systemd's failed units over
 // D-Bus (go-systemd), dockerd's socket, apply's record.
 func Node(record, dockerSocket string) Probes {
 	return Probes{Record: record, DockerSocket: dockerSocket, Self: Unit, DockerWait: 3 * time.Minute,
+		DockerFailed: func(ctx context.Context) (bool, error) {
+			conn, err := sdbus.NewSystemConnectionContext(ctx)
+			if err != nil {
+				return false, fmt.Errorf("connecting to systemd: %w", err)
+			}
+			defer conn.Close()
+			prop, err := conn.GetUnitPropertyContext(ctx, DockerUnit, "ActiveState")
+			if err != nil {
+				return false, fmt.Errorf("asking systemd about %s: %w", DockerUnit, err)
+			}
+			return prop.Value.Value() == "failed", nil
+		},
 		FailedUnits: func(ctx context.Context) ([]string, error) {
 			conn, err := sdbus.NewSystemConnectionContext(ctx)
 			if err != nil {

@@ -78,3 +78,22 @@ func TestChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestDockerFailedEndsWait: once systemd has given docker.service up, the
+// wait for dockerd ends at once instead of after DockerWait (an hour
+// here: the test's deadline would end it first).
+func TestDockerFailedEndsWait(t *testing.T) {
+	dir := t.TempDir()
+	asked := 0
+	p := Probes{DockerSocket: filepath.Join(dir, "none.sock"), DockerWait: time.Hour,
+		DockerFailed: func(context.Context) (bool, error) { asked++; return asked >= 2, nil }}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := p.Checks()[1].Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "docker.service has failed") || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v, want docker.service has failed", err)
+	}
+	if asked != 2 {
+		t.Errorf("asked systemd %d times, want 2 (once per try until it said failed)", asked)
+	}
+}
