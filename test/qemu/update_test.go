@@ -377,8 +377,11 @@ func runUpdateChain(t testing.TB, e *env, tc vmTest) {
 		if !containsText(lines, "reboot: Restarting system") {
 			t.Fatalf("%s: v3 did not reboot itself (QEMU: %v)\nartifacts kept in %s", label, werr, r.dir)
 		}
-		if !containsText(lines, "bulwark-health.service") {
-			t.Errorf("%s: the console does not name bulwark-health.service as what failed", label)
+		// Why it rebooted: the health check's own verdict (nodecfg health
+		// writes to the console too), or the check unit's report of the
+		// failed units if it got that far before the reboot.
+		if !containsText(lines, "FAIL dockerd answers on") && !containsText(lines, "failed=bulwark-health.service") {
+			t.Errorf("%s: neither the console nor the report shows bulwark-health.service failing on dockerd", label)
 		}
 		selfReboots++
 		times = append(times, fmt.Sprintf("%s-v3 self-reboot %s", label, time.Since(bootStart).Round(time.Second)))
