@@ -69,7 +69,10 @@ func (i Image) UKIFile() string { return fmt.Sprintf("%s_%s.%s.efi", i.Name, i.V
 func (i Image) UKIPath() string { return fmt.Sprintf("/EFI/Linux/%s_%s.efi", i.Name, i.Version) }
 
 // Definitions returns the transfer files for the image's name and
-// architecture (the version is sysupdate's @v), by file name.
+// architecture (the version is sysupdate's @v), by file name. The
+// partition types name the architecture (usr-arm64, not usr): the
+// generic name means the running machine's, which is right on the node
+// but not for a build host checking another arch's image offline.
 func Definitions(name, arch string) map[string][]byte {
 	head := func(what string) string {
 		return "# " + what + " for systemd-sysupdate, written by osbuild (internal/sysupdate).\n" +
@@ -86,9 +89,9 @@ func Definitions(name, arch string) map[string][]byte {
 	i := Image{Name: name, Arch: arch, Version: "@v"}
 	return map[string][]byte{
 		USRTransfer: []byte(head("The /usr filesystem (the idle USR slot)") + source(i.USRFile("@u")) +
-			"[Target]\nType=partition\nPath=auto\nMatchPattern=" + name + "_@v\nMatchPartitionType=usr\nReadOnly=yes\n"),
+			"[Target]\nType=partition\nPath=auto\nMatchPattern=" + name + "_@v\nMatchPartitionType=usr-" + arch + "\nReadOnly=yes\n"),
 		VerityTransfer: []byte(head("/usr's dm-verity hash tree (the idle USR-VERITY slot)") + source(i.VerityFile("@u")) +
-			"[Target]\nType=partition\nPath=auto\nMatchPattern=" + name + "_@v_verity\nMatchPartitionType=usr-verity\nReadOnly=yes\n"),
+			"[Target]\nType=partition\nPath=auto\nMatchPattern=" + name + "_@v_verity\nMatchPartitionType=usr-" + arch + "-verity\nReadOnly=yes\n"),
 		UKITransfer: []byte(head("The UKI (kernel, initrd, command line with the new usrhash)") + source(i.UKIFile()) +
 			"[Target]\nType=regular-file\nPath=/EFI/Linux\nPathRelativeTo=esp\n" +
 			"MatchPattern=" + name + "_@v+@l-@d.efi " + name + "_@v+@l.efi " + name + "_@v.efi\n" +
