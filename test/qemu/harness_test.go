@@ -277,6 +277,20 @@ func runVM(ctx context.Context, t testing.TB, e *env, tc vmTest, r *run, cfg qem
 	}
 	res.elapsed = time.Since(start)
 	t.Logf("ready after %s: %s", res.elapsed.Round(100*time.Millisecond), line)
+	res.readReady(line)
+	if tc.host != nil {
+		tc.host(t, e, r)
+	}
+	if err := res.collect(ctx, vm, timeout-res.elapsed); err != nil {
+		return nil, err
+	}
+	os.WriteFile(filepath.Join(r.dir, "guest-checks.txt"), []byte(strings.Join(res.checkOut, "\n")+"\n"), 0o644)
+	return res, nil
+}
+
+// readReady takes the system state and failed units from the check
+// unit's ready line.
+func (res *result) readReady(line string) {
 	for _, f := range strings.Fields(strings.TrimPrefix(line, checkunit.MarkerReady)) {
 		if v, ok := strings.CutPrefix(f, "state="); ok {
 			res.state = v
@@ -285,14 +299,16 @@ func runVM(ctx context.Context, t testing.TB, e *env, tc vmTest, r *run, cfg qem
 			res.failed = v
 		}
 	}
-	if tc.host != nil {
-		tc.host(t, e, r)
-	}
-	if _, err := vm.Console.WaitFor(ctx, checkunit.MarkerDone, timeout-res.elapsed); err != nil {
-		return nil, err
+}
+
+// collect waits for the check unit to finish and the guest to power off,
+// then takes the checks' output, exit code and the console's problems.
+func (res *result) collect(ctx context.Context, vm *qemu.VM, timeout time.Duration) error {
+	if _, err := vm.Console.WaitFor(ctx, checkunit.MarkerDone, timeout); err != nil {
+		return err
 	}
 	if err := vm.Wait(ctx); err != nil && ctx.Err() != nil {
-		return nil, fmt.Errorf("guest did not power off: %w", err)
+		return fmt.Errorf("guest did not power off: %w", err)
 	}
 	lines := vm.Console.Lines()
 	for _, l := range lines {
@@ -303,10 +319,9 @@ func runVM(ctx context.Context, t testing.TB, e *env, tc vmTest, r *run, cfg qem
 			res.checkExit = strings.TrimSpace(strings.TrimPrefix(l[i:], checkunit.MarkerExit))
 		}
 	}
-	os.WriteFile(filepath.Join(r.dir, "guest-checks.txt"), []byte(strings.Join(res.checkOut, "\n")+"\n"), 0o644)
 	res.problems = qemu.Problems(lines)
 	res.console = lines
-	return res, nil
+	return nil
 }
 
 // failFastLag bounds how long after the console showed a failure the

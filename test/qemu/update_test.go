@@ -354,7 +354,10 @@ func runUpdateChain(t testing.TB, e *env, tc vmTest) {
 			times = append(times, fmt.Sprintf("%s-v2 ready %s", label, time.Since(bootStart).Round(time.Second)))
 			t.Logf("%s: %s", label, line)
 			checkUpdatedFromHost(t, e, r)
-			res, err := finishVM(ctx, t, vm, r, timeout, line, bootStart)
+			res := &result{elapsed: time.Since(bootStart)}
+			res.readReady(line)
+			err := res.collect(ctx, vm, timeout)
+			vm.Kill()
 			if err != nil {
 				t.Fatalf("%s: %v\nartifacts kept in %s", label, err, r.dir)
 			}
@@ -421,37 +424,6 @@ func containsText(lines []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// finishVM is runVM after readiness: wait for the checks, collect the
-// report.
-func finishVM(ctx context.Context, t testing.TB, vm *qemu.VM, r *run, timeout time.Duration, ready string, start time.Time) (*result, error) {
-	defer vm.Kill()
-	res := &result{elapsed: time.Since(start)}
-	for _, f := range strings.Fields(strings.TrimPrefix(ready, checkunit.MarkerReady)) {
-		if v, ok := strings.CutPrefix(f, "state="); ok {
-			res.state = v
-		}
-		if v, ok := strings.CutPrefix(f, "failed="); ok {
-			res.failed = v
-		}
-	}
-	if _, err := vm.Console.WaitFor(ctx, checkunit.MarkerDone, timeout); err != nil {
-		return nil, err
-	}
-	vm.Wait(ctx)
-	lines := vm.Console.Lines()
-	for _, l := range lines {
-		if _, v, ok := strings.Cut(l, checkunit.MarkerCheck); ok {
-			res.checkOut = append(res.checkOut, v)
-		}
-		if i := strings.Index(l, checkunit.MarkerExit); i >= 0 {
-			res.checkExit = strings.TrimSpace(strings.TrimPrefix(l[i:], checkunit.MarkerExit))
-		}
-	}
-	res.problems = qemu.Problems(lines)
-	res.console = lines
-	return res, nil
 }
 
 // checkUpdatedFromHost: after an update the node still answers over TLS
