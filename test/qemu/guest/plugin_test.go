@@ -242,13 +242,14 @@ func journalEntries(t *testing.T, unit string, since time.Time) []map[string]str
 // unitState is what systemd says of unit right now.
 type unitState struct {
 	active, sub string
+	result      string
 	pid         int
 	restarts    int
 }
 
 func showUnit(t *testing.T, unit string) unitState {
 	t.Helper()
-	out, err := exec.Command("systemctl", "show", unit, "-p", "ActiveState,SubState,MainPID,NRestarts").Output()
+	out, err := exec.Command("systemctl", "show", unit, "-p", "ActiveState,SubState,Result,MainPID,NRestarts").Output()
 	if err != nil {
 		t.Fatalf("systemctl show %s: %v", unit, err)
 	}
@@ -260,6 +261,8 @@ func showUnit(t *testing.T, unit string) unitState {
 			s.active = v
 		case "SubState":
 			s.sub = v
+		case "Result":
+			s.result = v
 		case "MainPID":
 			s.pid, _ = strconv.Atoi(v)
 		case "NRestarts":

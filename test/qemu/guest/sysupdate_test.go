@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 	"unicode/utf16"
+
+	"github.com/bulwark/bulwark/internal/manifest"
+	"github.com/bulwark/bulwark/internal/sysupdate"
 )
 
 // The update chain (harness: update_test.go) boots one disk several
@@ -62,19 +65,15 @@ func efiString(t *testing.T, path string) string {
 	return strings.TrimRight(string(utf16.Decode(u)), "\x00")
 }
 
-func osReleaseVersion(t *testing.T) string {
+// runningVersion is the booted image's version, read as nodecfg update
+// status reads it.
+func runningVersion(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("/usr/lib/os-release")
+	v, err := sysupdate.RunningVersion(sysupdate.OSRelease)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "IMAGE_VERSION="); ok {
-			return strings.Trim(v, `"`)
-		}
-	}
-	t.Fatal("/usr/lib/os-release has no IMAGE_VERSION")
-	return ""
+	return v
 }
 
 func cmdlineUsrHash(t *testing.T) string {
@@ -183,50 +182,24 @@ func diskState(t *testing.T) (sum string, labels []string) {
 	return hex.EncodeToString(h.Sum(nil)), labels
 }
 
-// waitProps polls unit's ActiveState, Result and LoadState until ok holds,
-// or fails the test after limit.
-func waitProps(t *testing.T, unit, what string, limit time.Duration, ok func(map[string]string) bool) map[string]string {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		out, err := exec.Command("systemctl", "show", unit, "-p", "ActiveState,Result,LoadState").Output()
-		if err != nil {
-			t.Fatalf("systemctl show %s: %v", unit, err)
-		}
-		s := map[string]string{}
-		for _, l := range strings.Split(string(out), "\n") {
-			if k, v, ok := strings.Cut(l, "="); ok {
-				s[k] = v
-			}
-		}
-		if ok(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not %s after %s: %v", unit, what, limit, s)
-		}
-		time.Sleep(time.Second)
-	}
-}
-
-// sysupdate runs systemd-sysupdate update in its unit, as an operator
+// runSysupdate runs systemd-sysupdate update in its unit, as an operator
 // would (systemctl start), and returns its result and journal.
-func sysupdate(t *testing.T) (result, log string) {
+func runSysupdate(t *testing.T) (result, log string) {
 	t.Helper()
 	since := time.Now()
 	// A unit not loaded yet has no failed state to reset: ignore that.
 	exec.Command("systemctl", "reset-failed", "systemd-sysupdate.service").Run()
 	systemctl(t, "start", "systemd-sysupdate.service")
-	st := waitProps(t, "systemd-sysupdate.service", "to finish", 15*time.Minute, func(s map[string]string) bool {
-		return s["ActiveState"] == "inactive" || s["ActiveState"] == "failed"
+	st := waitUnit(t, "systemd-sysupdate.service", "finished", 15*time.Minute, func(s unitState) bool {
+		return s.active == "inactive" || s.active == "failed"
 	})
 	var msgs []string
 	for _, e := range journalEntries(t, "systemd-sysupdate.service", since) {
 		msgs = append(msgs, e["MESSAGE"])
 	}
 	out := strings.Join(msgs, "\n")
-	t.Logf("systemd-sysupdate (%s, result %s):\n%s", time.Since(since).Round(time.Second), st["Result"], out)
-	return st["Result"], out
+	t.Logf("systemd-sysupdate (%s, result %s):\n%s", time.Since(since).Round(time.Second), st.result, out)
+	return st.result, out
 }
 
 // pointAt makes every transfer fetch from dir under the update source
@@ -234,7 +207,7 @@ func sysupdate(t *testing.T) (result, log string) {
 func pointAt(t *testing.T, dir string) func() {
 	t.Helper()
 	var made []string
-	for _, tr := range []string{"50-usr.transfer", "60-usr-verity.transfer", "70-uki.transfer"} {
+	for _, tr := range sysupdate.Transfers() {
 		d := "/run/sysupdate.d/" + tr + ".d"
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -264,7 +237,7 @@ func TestUpdateRefused(t *testing.T) {
 			before, labels := diskState(t)
 			undo := pointAt(t, dir)
 			defer undo()
-			result, log := sysupdate(t)
+			result, log := runSysupdate(t)
 			if result == "success" {
 				t.Errorf("systemd-sysupdate took the %s payload", dir)
 			}
@@ -282,24 +255,21 @@ func TestUpdateRefused(t *testing.T) {
 // kept from v1 and that the booted entry is blessed.
 func checkRunning(t *testing.T) {
 	t.Helper()
-	if v := osReleaseVersion(t); v != *wantVersion {
+	if v := runningVersion(t); v != *wantVersion {
 		t.Errorf("running IMAGE_VERSION %s, want %s", v, *wantVersion)
 	}
 	if h := cmdlineUsrHash(t); h != *wantUsrHash {
 		t.Errorf("running usrhash %s, want %s", h, *wantUsrHash)
 	}
-	if dev, err := os.Readlink("/dev/disk/by-label/../../mapper/usr"); err == nil {
-		t.Logf("/dev/mapper/usr → %s", dev)
-	}
 	want, err := os.ReadFile(filepath.Join(keeperDataDir, "daemon.json.sha256"))
 	if err != nil {
 		t.Fatalf("the digest v1 recorded in /var is gone: %v", err)
 	}
-	d, err := os.ReadFile("/etc/docker/daemon.json")
+	sum, err := manifest.FileDigest("/etc/docker/daemon.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum := sha256.Sum256(d); hex.EncodeToString(sum[:]) != string(want) {
+	if sum != string(want) {
 		t.Errorf("/etc/docker/daemon.json changed since v1")
 	}
 	var out string
@@ -320,11 +290,11 @@ func checkRunning(t *testing.T) {
 	// before (v2 after the fallback) is not assessed again, and the unit
 	// is never started.
 	if _, err := os.Stat(loaderBootCountPath); err == nil {
-		st := waitProps(t, "systemd-bless-boot.service", "to bless the boot", 5*time.Minute, func(s map[string]string) bool {
-			return s["ActiveState"] == "active" || s["ActiveState"] == "failed"
+		st := waitUnit(t, "systemd-bless-boot.service", "done blessing the boot", 5*time.Minute, func(s unitState) bool {
+			return s.active == "active" || s.active == "failed"
 		})
-		if st["ActiveState"] != "active" {
-			t.Errorf("systemd-bless-boot.service is %s/%s", st["ActiveState"], st["Result"])
+		if st.active != "active" {
+			t.Errorf("systemd-bless-boot.service is %s/%s", st.active, st.result)
 		}
 	} else {
 		t.Logf("%s is not under assessment (no LoaderBootCountPath): blessed before", entry)
@@ -354,8 +324,8 @@ func TestUpdateApplied(t *testing.T) {
 	}
 	// The node's health check ran and passed: it is what boot-complete.target
 	// (and so the blessing) waits for.
-	if st := waitProps(t, "bulwark-health.service", "done", time.Minute, func(s map[string]string) bool { return s["ActiveState"] != "activating" }); st["ActiveState"] != "active" || st["Result"] != "success" {
-		t.Errorf("bulwark-health.service: %v, want active and success", st)
+	if st := waitUnit(t, "bulwark-health.service", "done", time.Minute, func(s unitState) bool { return s.active != "activating" }); st.active != "active" || st.result != "success" {
+		t.Errorf("bulwark-health.service: %+v, want active and success", st)
 	}
 	want := *updateImage + "_" + *wantVersion + "+2-1.efi"
 	if p := efiString(t, loaderBootCountPath); !strings.HasSuffix(p, want) {
@@ -379,17 +349,16 @@ func TestUpdateStart(t *testing.T) {
 			"/bin/sh", "-c", "echo written-on-v1 > /data/mark; exec sleep 100000"); err != nil {
 			t.Fatalf("docker run: %v\n%s", err, out)
 		}
-		d, err := os.ReadFile("/etc/docker/daemon.json")
+		sum, err := manifest.FileDigest("/etc/docker/daemon.json")
 		if err != nil {
 			t.Fatal(err)
 		}
-		sum := sha256.Sum256(d)
 		os.MkdirAll(keeperDataDir, 0o700)
-		if err := os.WriteFile(filepath.Join(keeperDataDir, "daemon.json.sha256"), []byte(hex.EncodeToString(sum[:])), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(keeperDataDir, "daemon.json.sha256"), []byte(sum), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if result, _ := sysupdate(t); result != "success" {
+	if result, _ := runSysupdate(t); result != "success" {
 		t.Fatalf("systemd-sysupdate: result %s", result)
 	}
 	// Three tries, none spent: "+3" or, with TriesDone=0, "+3-0".
@@ -415,7 +384,7 @@ func TestRolledBack(t *testing.T) {
 	if *updateStage != "rollback" {
 		t.Skip("rollback stage only")
 	}
-	if v := osReleaseVersion(t); v == *badVersion {
+	if v := runningVersion(t); v == *badVersion {
 		t.Logf("running %s (entry %s): waiting for the node to reboot itself", v, efiString(t, loaderEntrySelected))
 		time.Sleep(10 * time.Minute)
 		t.Fatalf("%s still running after 10 minutes: the node did not reboot itself", v)
