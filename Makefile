@@ -77,7 +77,7 @@ test-image: deps build ## check $(OUT)/<name>-$(ARCH).raw with sgdisk, verityset
 
 test-qemu: deps ## boot $(OUT)/<name>-$(ARCH).raw in QEMU and run the guest checks
 	@test -f $(IMAGE) || $(MAKE) image ARCH=$(ARCH)
-	@rm -f $(OUT)/qemu-tests/$(ARCH)/summary.txt
+	@rm -f $(OUT)/qemu-tests/$(ARCH)/summary.txt $(OUT)/qemu-tests/$(ARCH)/failures.txt
 	$(GO) test -tags qemu -count=1 -timeout 60m ./test/qemu/ -image $(abspath $(IMAGE)) -arch $(ARCH) -spec $(abspath $(SPEC)) -cache $(abspath $(CACHE)) -v \
 		|| { rc=$$?; cat $(OUT)/qemu-tests/$(ARCH)/summary.txt 2>/dev/null; exit $$rc; }
 
@@ -85,8 +85,11 @@ PHASES := $(OUT)/test-phases.tsv
 # The two architectures' QEMU suites run side by side (scripts/both-arches.sh
 # says why); QEMU_SERIAL=1 runs one after the other.
 QEMU_SERIAL ?=
+# A failed QEMU phase ends make test's output with each failed VM test's
+# first error line (CI keeps a run's last lines).
+QEMU_NOTES := $(OUT)/qemu-tests/x86_64/failures.txt $(OUT)/qemu-tests/aarch64/failures.txt
 test: ## everything: unit, root-only, image checks and both architectures' QEMU tests side by side (QEMU_SERIAL=1: one after the other); ends with a table of each phase's time
-	@mkdir -p $(OUT) && : > $(PHASES)
+	@mkdir -p $(OUT) && : > $(PHASES) && rm -f $(QEMU_NOTES)
 	@./scripts/phase.sh $(PHASES) deps $(MAKE) --no-print-directory deps
 	@./scripts/phase.sh $(PHASES) build $(MAKE) --no-print-directory build
 	@./scripts/phase.sh $(PHASES) test-unit $(MAKE) --no-print-directory test-unit
@@ -97,10 +100,10 @@ test: ## everything: unit, root-only, image checks and both architectures' QEMU 
 	@./scripts/phase.sh $(PHASES) "image aarch64" $(MAKE) --no-print-directory image ARCH=aarch64
 	@./scripts/phase.sh $(PHASES) "test-image aarch64" $(MAKE) --no-print-directory test-image ARCH=aarch64
 ifeq ($(QEMU_SERIAL),)
-	@./scripts/phase.sh $(PHASES) "test-qemu both arches" ./scripts/both-arches.sh $(MAKE) --no-print-directory test-qemu
+	@PHASE_NOTES="$(QEMU_NOTES)" ./scripts/phase.sh $(PHASES) "test-qemu both arches" ./scripts/both-arches.sh $(MAKE) --no-print-directory test-qemu
 else
-	@./scripts/phase.sh $(PHASES) "test-qemu x86_64" $(MAKE) --no-print-directory test-qemu ARCH=x86_64
-	@./scripts/phase.sh $(PHASES) "test-qemu aarch64" $(MAKE) --no-print-directory test-qemu ARCH=aarch64
+	@PHASE_NOTES="$(QEMU_NOTES)" ./scripts/phase.sh $(PHASES) "test-qemu x86_64" $(MAKE) --no-print-directory test-qemu ARCH=x86_64
+	@PHASE_NOTES="$(QEMU_NOTES)" ./scripts/phase.sh $(PHASES) "test-qemu aarch64" $(MAKE) --no-print-directory test-qemu ARCH=aarch64
 endif
 	@./scripts/phase.sh $(PHASES)
 

@@ -3,7 +3,9 @@
 # "NAME<TAB>seconds<TAB>ok|failed" to FILE and, when CMD fails, prints the
 # table so far before failing with CMD's status; `phase.sh FILE` prints
 # the table. So a run's time is taken apart by phase whether it passes or
-# not (issue: a make test that fits CI with room to grow).
+# not (issue: a make test that fits CI with room to grow). When CMD fails,
+# the files named in PHASE_NOTES (those that exist) are printed after the
+# table: one line per failure, so the end of the log says why.
 set -u
 file=$1
 shift
@@ -29,5 +31,8 @@ status=ok
 printf '%s\t%s\t%s\n' "$name" $((end - start)) "$status" >>"$file"
 if [ $rc -ne 0 ]; then
 	table
+	for f in ${PHASE_NOTES:-}; do
+		[ -s "$f" ] && { echo; echo "why ($f):"; cat "$f"; }
+	done
 	exit $rc
 fi

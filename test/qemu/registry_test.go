@@ -185,7 +185,12 @@ func TestVM(t *testing.T) {
 			runVMTest(rt, e, tc)
 		})
 	}
-	if err := sum.write(archArtifacts(e.arch)); err != nil {
+	if !t.Failed() {
+		// The signed image's build (1.2 GiB) is kept for a failed run
+		// only, like every test's artifacts.
+		os.RemoveAll(signedBase(e.arch))
+	}
+	if err := sum.write(archArtifacts(e.arch), "["+e.arch+"]"); err != nil {
 		t.Error(err)
 	}
 	t.Logf("%s", sum.String())

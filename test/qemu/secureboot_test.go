@@ -58,8 +58,7 @@ func signedImage(t testing.TB, e *env, r *run) *signed {
 	if *specFlag == "" {
 		t.Fatal("-spec is required for the Secure Boot tests (make test-qemu passes it)")
 	}
-	// Beside the tests' own artifact directories: <artifacts>/<arch>/secureboot.
-	base := filepath.Join(filepath.Dir(r.dir), "secureboot")
+	base := signedBase(e.arch)
 	os.RemoveAll(base)
 	s := &signed{keys: filepath.Join(base, "keys"), foreign: filepath.Join(base, "foreign-keys")}
 	ctx := context.Background()
@@ -77,7 +76,7 @@ func signedImage(t testing.TB, e *env, r *run) *signed {
 	img, err := osbuild.Build(ctx, osbuild.BuildOptions{SpecPath: *specFlag, Arch: e.arch, OutDir: filepath.Join(base, "out"),
 		CacheDir: cache, SecureBootKeys: s.keys, Stdout: &log})
 	if err != nil {
-		t.Fatalf("building the signed image: %v\n%s", err, log.String())
+		t.Fatalf("building the signed image: %v (%s)\nthe build's last lines:\n%s", err, freeSpace(base, cache), tail(log.String(), 20))
 	}
 	t.Logf("built the Secure Boot–signed image in %s", time.Since(start).Round(time.Second))
 	s.manifest = img
@@ -87,6 +86,12 @@ func signedImage(t testing.TB, e *env, r *run) *signed {
 	}
 	signedFor[e.arch] = s
 	return s
+}
+
+// signedBase is where the signed image is built, beside the tests' own
+// artifact directories: <artifacts>/<arch>/secureboot.
+func signedBase(arch string) string {
+	return filepath.Join(archArtifacts(arch), "secureboot")
 }
 
 // useSigned puts the VM on an overlay of the signed image.

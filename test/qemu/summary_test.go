@@ -120,12 +120,44 @@ func (s *summary) String() string {
 	return fmt.Sprintf("VM tests (%d failed of %d):\n%s", failed, len(s.tests), b.String())
 }
 
-// write puts the summary in dir/summary.txt.
-func (s *summary) write(dir string) error {
+// briefWidth bounds a line of the brief: CI shows a run's last lines, and
+// a folded line pushes the others out.
+const briefWidth = 200
+
+// Brief is one line per failed VM test with the first line of its first
+// error, prefixed with prefix (the arch): what make test prints last, after
+// its phase table, so that the end of a failed run's log says why.
+func (s *summary) Brief(prefix string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	for _, o := range s.tests {
+		if !o.failed {
+			continue
+		}
+		why := "no error recorded by the harness"
+		if len(o.errs) > 0 {
+			why, _, _ = strings.Cut(o.errs[0], "\n")
+		}
+		line := fmt.Sprintf("%s FAIL %s: %s", prefix, o.name, why)
+		if len(line) > briefWidth {
+			line = line[:briefWidth-3] + "..."
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
+}
+
+// write puts the summary in dir/summary.txt and the brief in
+// dir/failures.txt.
+func (s *summary) write(dir, prefix string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "summary.txt"), []byte(s.String()), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "summary.txt"), []byte(s.String()), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "failures.txt"), []byte(s.Brief(prefix)), 0o644)
 }
 
 func TestSummaryNamesFailures(t *testing.T) {
@@ -145,6 +177,9 @@ func TestSummaryNamesFailures(t *testing.T) {
 	}
 	if strings.Contains(got, "\n    7\n") {
 		t.Errorf("summary kept more than %d lines of an error:\n%s", maxErrLines, got)
+	}
+	if got, want := sum.Brief("[x86_64]"), "[x86_64] FAIL TestVM/node: host: alice: ping: refused\n"; got != want {
+		t.Errorf("Brief = %q, want %q", got, want)
 	}
 }
 

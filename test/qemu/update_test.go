@@ -24,6 +24,7 @@ import (
 	"github.com/bulwark/bulwark/internal/qemu/checkunit"
 	"github.com/bulwark/bulwark/internal/signedsums"
 	"github.com/bulwark/bulwark/internal/sysupdate"
+	"golang.org/x/sys/unix"
 )
 
 // The update chain's versions: v1 is installed, v2 is a good update, v3
@@ -85,6 +86,21 @@ func buildReleases(t testing.TB, e *env, base string) *releases {
 	if *specFlag == "" {
 		t.Fatal("-spec is required for the update tests (make test-qemu passes it)")
 	}
+	cache := *cacheDir
+	if cache == "" {
+		cache = filepath.Join(e.repo, ".cache")
+	}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Three builds, the twins and the booted overlay need a few GiB, and a
+	// full disk fails a build deep in a step: say so before starting.
+	for _, d := range []string{base, cache} {
+		if free, err := freeBytes(d); err == nil && free < chainMinFree {
+			t.Fatalf("the update chain needs %d GiB free in %s (releases and the build's work directory); %s",
+				chainMinFree>>30, d, freeSpace(d))
+		}
+	}
 	home, uid := mintGPGKey(t, "Bulwark update test")
 	// osbuild signs with gpg from the caller's GNUPGHOME.
 	old, had := os.LookupEnv("GNUPGHOME")
@@ -96,10 +112,6 @@ func buildReleases(t testing.TB, e *env, base string) *releases {
 			os.Unsetenv("GNUPGHOME")
 		}
 	}()
-	cache := *cacheDir
-	if cache == "" {
-		cache = filepath.Join(e.repo, ".cache")
-	}
 	broken := filepath.Join(base, "v3-tree")
 	unitDir := filepath.Join(broken, "usr/lib/systemd/system/docker.service.d")
 	if err := os.MkdirAll(unitDir, 0o755); err != nil {
@@ -120,10 +132,12 @@ func buildReleases(t testing.TB, e *env, base string) *releases {
 		img, err := osbuild.Build(context.Background(), osbuild.BuildOptions{SpecPath: *specFlag, Arch: e.arch, OutDir: dir,
 			CacheDir: cache, SignKey: uid, ImageVersion: b.v, ExtraTrees: b.trees, Stdout: &log})
 		if err != nil {
-			t.Fatalf("building %s: %v\n%s", b.v, err, log.String())
+			t.Fatalf("building %s: %v (%s)\nthe build's last lines:\n%s", b.v, err, freeSpace(base, cache), tail(log.String(), 20))
 		}
 		t.Logf("built %s in %s (usrhash %.16s…)", b.v, time.Since(start).Round(time.Second), img.VerityRootHash)
 		*b.rel = release{version: b.v, dir: dir, img: img}
+		// Only the payload is served; only v1's qcow2 is booted.
+		pruneRelease(t, dir, img, b.rel == &rs.v1)
 	}
 	rs.flipped = twin(t, rs.v2.dir, filepath.Join(base, "flipped"))
 	a, err := arch.Lookup(e.arch)
@@ -139,6 +153,60 @@ func buildReleases(t testing.TB, e *env, base string) *releases {
 		t.Fatal(err)
 	}
 	return rs
+}
+
+// chainMinFree is the free space the update chain asks for before it
+// builds: measured peak use of one arch's chain plus the other arch's,
+// which runs beside it in make test.
+const chainMinFree = 8 << 30
+
+// pruneRelease removes what the chain never reads from a release's
+// output: the raw disk image and SBOM of every release and the qcow2 of
+// all but the one booted (v1). About 0.4 GiB per file, and both arches'
+// chains run at once.
+func pruneRelease(t testing.TB, dir string, img *manifest.Image, booted bool) {
+	t.Helper()
+	drop := []string{img.Name + "-" + img.Arch + ".raw", img.Name + "-" + img.Arch + ".spdx.json"}
+	if !booted {
+		drop = append(drop, img.Name+"-"+img.Arch+".qcow2")
+	}
+	for _, name := range drop {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+}
+
+// freeBytes is the space an unprivileged writer has left on dir's
+// filesystem.
+func freeBytes(dir string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return st.Bavail * uint64(st.Bsize), nil
+}
+
+// freeSpace says how much room is left in each of dirs, for an error
+// message: a full disk is the likeliest cause of a build that passes
+// elsewhere failing here.
+func freeSpace(dirs ...string) string {
+	var parts []string
+	for _, d := range dirs {
+		if free, err := freeBytes(d); err == nil {
+			parts = append(parts, fmt.Sprintf("%.1f GiB free in %s", float64(free)/(1<<30), d))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// tail is s's last n lines: a failed build's error is at its log's end.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("... (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // twin makes a copy of a release directory out of hard links, so a test
