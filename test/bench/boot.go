@@ -216,8 +216,10 @@ func (b *bench) bootOnce(ctx context.Context, a, image, ignition, dir string, tc
 	return out, nil
 }
 
-// boots is the boot section: per arch, the Bulwark image and the plain
-// Debian image, alternately, the same number of times.
+// boots is the boot section: per arch, the Bulwark image, the plain
+// Debian image and, with -before, the earlier build's image, in turn, the
+// same number of times; each run starts one later in the rotation, so no
+// image always boots first.
 func (b *bench) boots(ctx context.Context) error {
 	tc, err := b.tlsClient()
 	if err != nil {
@@ -237,6 +239,14 @@ func (b *bench) boots(ctx context.Context) error {
 		}
 		fmt.Fprintf(b.w, "bench: %s\n", accel)
 		images := map[string]string{imgBulwark: raw}
+		if b.o.Before != "" {
+			p := filepath.Join(b.o.Before, b.spec.Name+"-"+a+".raw")
+			if !exists(p) {
+				errs = append(errs, fmt.Errorf("boot %s: -before %s has no %s", a, b.o.Before, filepath.Base(p)))
+				continue
+			}
+			images[imgBefore] = p
+		}
 		if _, cached, _ := b.plainLocation(a); wantPlain(b.o, a, cached) {
 			p, err := b.plainImage(ctx, a)
 			if err != nil {
@@ -251,17 +261,18 @@ func (b *bench) boots(ctx context.Context) error {
 		}
 		outcomes := map[string][]BootOutcome{}
 		for i := 0; i < runs && ctx.Err() == nil; i++ {
-			order := []string{imgBulwark, imgPlain}
-			if i%2 == 1 {
-				order = []string{imgPlain, imgBulwark}
-			}
-			for _, img := range order {
-				if images[img] == "" {
-					continue
+			var order []string
+			for _, img := range []string{imgBulwark, imgPlain, imgBefore} {
+				if images[img] != "" {
+					order = append(order, img)
 				}
-				ign := ""
-				if img == imgBulwark {
-					ign = b.o.Ignition
+			}
+			k := i % len(order)
+			order = append(order[k:], order[:k]...)
+			for _, img := range order {
+				ign := b.o.Ignition
+				if img == imgPlain {
+					ign = ""
 				}
 				dir := filepath.Join(b.o.Work, "boot", fmt.Sprintf("%s-%s-%d", a, img, i+1))
 				fmt.Fprintf(b.w, "bench: boot %s %s #%d (%s)\n", a, img, i+1, filepath.Base(images[img]))
@@ -278,7 +289,7 @@ func (b *bench) boots(ctx context.Context) error {
 				outcomes[img] = append(outcomes[img], o)
 			}
 		}
-		for _, img := range []string{imgBulwark, imgPlain} {
+		for _, img := range []string{imgBulwark, imgPlain, imgBefore} {
 			list, ok := outcomes[img]
 			if !ok {
 				continue

@@ -37,6 +37,7 @@ const (
 const (
 	imgBulwark = "bulwark"
 	imgPlain   = "plain"
+	imgBefore  = "before" // -before: an earlier build of the same spec
 )
 
 // Boot milestones.
@@ -52,6 +53,7 @@ func (r *Report) addRatios() {
 		r.AddRatio(buildRatioKey(a, "incremental_over_warm"), buildKey(a, kindIncremental, "total_s"), buildKey(a, kindWarm, "total_s"))
 		for _, ms := range []string{msMultiUser, msDockerTLS} {
 			r.AddRatio(boot2Key(a, strings.TrimSuffix(ms, "_s")+".bulwark_over_plain"), bootKey(a, imgBulwark, ms), bootKey(a, imgPlain, ms))
+			r.AddRatio(boot2Key(a, strings.TrimSuffix(ms, "_s")+".bulwark_over_before"), bootKey(a, imgBulwark, ms), bootKey(a, imgBefore, ms))
 		}
 		r.AddRatio(imageKey(a, "raw_allocated_over_plain"), imageKey(a, "raw_allocated_bytes"), plainKey(a, "raw_allocated_bytes"))
 	}

@@ -47,6 +47,11 @@ type Options struct {
 	Cache        string        `json:"cache"`
 	Work         string        `json:"work"`
 	Images       string        `json:"images"`
+	// Before is a directory with an earlier build's images (a checkout of
+	// the commit before a change, `make image`): the boot section boots
+	// them beside this build's, alternately, for a before/after ratio
+	// measured in one run.
+	Before string `json:"before,omitempty"`
 	Osbuild      string        `json:"osbuild"`
 	Nodecfg      string        `json:"nodecfg"`
 	Ignition     string        `json:"ignitionConfig"`
@@ -104,6 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fs.StringVar(&o.Cache, "cache", ".cache", "osbuild's cache (read; seeds the bench's own caches)")
 	fs.StringVar(&o.Work, "work", "", "scratch directory (default CACHE/bench-work; same filesystem as CACHE so seeding is by hard links)")
 	fs.StringVar(&o.Images, "images", "out", "where the boot and image sections find images when the build section does not run")
+	fs.StringVar(&o.Before, "before", "", "an earlier build's image directory: its images boot beside this build's, alternately (boot.<arch>.before.*, <milestone>.bulwark_over_before)")
 	fs.StringVar(&o.Osbuild, "osbuild", "bin/osbuild", "osbuild binary")
 	fs.StringVar(&o.Nodecfg, "nodecfg", "bin/nodecfg", "nodecfg binary")
 	fs.StringVar(&o.Ignition, "ignition", "out/example.ign", "Ignition config for first boot and boot (make example-node)")
@@ -150,7 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	if o.Work == "" {
 		o.Work = filepath.Join(o.Cache, "bench-work")
 	}
-	for _, p := range []*string{&o.Spec, &o.Cache, &o.Work, &o.Images, &o.Osbuild, &o.Nodecfg, &o.Ignition, &o.PKI, &o.Usr, &o.JSON, &o.Markdown} {
+	for _, p := range []*string{&o.Spec, &o.Cache, &o.Work, &o.Images, &o.Before, &o.Osbuild, &o.Nodecfg, &o.Ignition, &o.PKI, &o.Usr, &o.JSON, &o.Markdown} {
 		if *p != "" {
 			if *p, err = filepath.Abs(*p); err != nil {
 				return nil, err

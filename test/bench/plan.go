@@ -122,6 +122,9 @@ func Plan(o *Options, in planInput) []PlanItem {
 				add("boot", a+" plain Debian image (mmdebstrap, once, then cached)", 1, plainEst)
 			}
 			add("boot", a+" boot of the Bulwark image", runs, each)
+			if o.Before != "" {
+				add("boot", a+" boot of the -before image", runs, each)
+			}
 			if plain {
 				add("boot", a+" boot of the plain Debian image", runs, plainEach)
 			}
