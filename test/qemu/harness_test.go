@@ -44,6 +44,9 @@ type env struct {
 	// guestTests are the Test functions that guestBin holds.
 	guestTests []string
 	repo       string
+	// cache is osbuild's cache (-cache, default the repo's .cache): the
+	// tests' own builds and downloads share it with make image.
+	cache string
 	// checkFiles go on the guest check disk: the check binary and a static
 	// busybox (from trixie's busybox-static) that the container checks
 	// import as an image, so no registry is needed.
@@ -78,11 +81,11 @@ func setup(t testing.TB) *env {
 	if e.guestTests, err = guestTests(filepath.Join(repo, "test/qemu/guest"), goarch); err != nil {
 		t.Fatal(err)
 	}
-	cache := *cacheDir
-	if cache == "" {
-		cache = filepath.Join(repo, ".cache")
+	e.cache = *cacheDir
+	if e.cache == "" {
+		e.cache = filepath.Join(repo, ".cache")
 	}
-	bb := cachedir.Dir(cache).Host("busybox-static-" + a.Debian)
+	bb := cachedir.Dir(e.cache).Host("busybox-static-" + a.Debian)
 	fetch := exec.Command(filepath.Join(repo, "scripts/fetch-deb.sh"), bb, a.Debian, "busybox-static")
 	if out, err := fetch.CombinedOutput(); err != nil {
 		t.Fatalf("fetching busybox-static for %s: %v\n%s", a.Debian, err, out)

@@ -67,10 +67,7 @@ func signedImage(t testing.TB, e *env, r *run) *signed {
 			t.Fatal(err)
 		}
 	}
-	cache := *cacheDir
-	if cache == "" {
-		cache = filepath.Join(e.repo, ".cache")
-	}
+	cache := e.cache
 	var log bytes.Buffer
 	start := time.Now()
 	img, err := osbuild.Build(ctx, osbuild.BuildOptions{SpecPath: *specFlag, Arch: e.arch, OutDir: filepath.Join(base, "out"),
