@@ -35,34 +35,34 @@ const (
 
 // Options is the parsed command line.
 type Options struct {
-	Sections     []string      `json:"sections"`
-	Arches       []string      `json:"arches"`
-	Runs         Runs          `json:"runs"`
-	Writers      []string      `json:"usrfsWriters"`
-	Aarch64Cold  bool          `json:"aarch64Cold"`
-	PlainAarch64 bool          `json:"plainAarch64"`
-	ColdNetwork  bool          `json:"coldNetwork"`
-	ColdGoCache  bool          `json:"coldGoCache"`
-	Spec         string        `json:"spec"`
-	Cache        string        `json:"cache"`
-	Work         string        `json:"work"`
-	Images       string        `json:"images"`
+	Sections     []string `json:"sections"`
+	Arches       []string `json:"arches"`
+	Runs         Runs     `json:"runs"`
+	Writers      []string `json:"usrfsWriters"`
+	Aarch64Cold  bool     `json:"aarch64Cold"`
+	PlainAarch64 bool     `json:"plainAarch64"`
+	ColdNetwork  bool     `json:"coldNetwork"`
+	ColdGoCache  bool     `json:"coldGoCache"`
+	Spec         string   `json:"spec"`
+	Cache        string   `json:"cache"`
+	Work         string   `json:"work"`
+	Images       string   `json:"images"`
 	// Before is a directory with an earlier build's images (a checkout of
 	// the commit before a change, `make image`): the boot section boots
 	// them beside this build's, alternately, for a before/after ratio
 	// measured in one run.
-	Before string `json:"before,omitempty"`
-	Osbuild      string        `json:"osbuild"`
-	Nodecfg      string        `json:"nodecfg"`
-	Ignition     string        `json:"ignitionConfig"`
-	PKI          string        `json:"pki"`
-	Usr          string        `json:"usr"`
-	Budget       time.Duration `json:"budgetNs"`
-	JSON         string        `json:"-"`
-	Markdown     string        `json:"-"`
-	Baseline     string        `json:"-"`
-	Keep         bool          `json:"-"`
-	PlanOnly     bool          `json:"-"`
+	Before   string        `json:"before,omitempty"`
+	Osbuild  string        `json:"osbuild"`
+	Nodecfg  string        `json:"nodecfg"`
+	Ignition string        `json:"ignitionConfig"`
+	PKI      string        `json:"pki"`
+	Usr      string        `json:"usr"`
+	Budget   time.Duration `json:"budgetNs"`
+	JSON     string        `json:"-"`
+	Markdown string        `json:"-"`
+	Baseline string        `json:"-"`
+	Keep     bool          `json:"-"`
+	PlanOnly bool          `json:"-"`
 }
 
 // Settings is what the report records of the options.
