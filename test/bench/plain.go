@@ -37,7 +37,7 @@ import (
 
 // plainRecipe changes whenever the plain image is made differently, so a
 // cached one from an older recipe is rebuilt.
-const plainRecipe = "plain-v1"
+const plainRecipe = "plain-v2"
 
 // bulwarkOnly are the spec's packages the plain image leaves out.
 var bulwarkOnly = []string{"selinux-policy-default", "policycoreutils", "auditd", "lxcfs", "dracut", "systemd-cryptsetup", "systemd-repart"}

@@ -41,12 +41,16 @@ func Write(path string, l *layout.Layout, contents map[string]string, progress f
 		return fmt.Errorf("writing GPT: %w", err)
 	}
 	for _, p := range l.Parts {
-		src, ok := contents[p.Role]
+		// By Name, the key l.Get matched above: a layout whose partitions
+		// have labels but no roles (the bench's plain disk) must not pass
+		// the size check and then be left empty.
+		name := p.Name()
+		src, ok := contents[name]
 		if !ok {
 			continue
 		}
-		if err := copySparse(f, p.Start, src, func(done, total int64) { progress(p.Role, done, total) }); err != nil {
-			return fmt.Errorf("writing partition %s: %w", p.Role, err)
+		if err := copySparse(f, p.Start, src, func(done, total int64) { progress(name, done, total) }); err != nil {
+			return fmt.Errorf("writing partition %s: %w", name, err)
 		}
 	}
 	if err := f.Sync(); err != nil {
