@@ -27,6 +27,10 @@ type Arch struct {
 	// Systemd is systemd's name for the architecture (its %a specifier,
 	// os-release, DPS file names): x86-64, arm64.
 	Systemd string
+	// Loader is glibc's dynamic loader (ldd's RTLDLIST on Debian): what
+	// resolves a binary's libraries when the initrd is built from outside
+	// the image.
+	Loader string
 }
 
 // ESPType is the EFI System Partition type GUID, the same on every arch.
@@ -43,6 +47,7 @@ var table = map[string]Arch{
 		USRVerityType: "77FF5F63-E7B6-4633-ACF4-1565B864C0E6",
 		EFIBoot:       "BOOTX64.EFI", SystemdBoot: "systemd-bootx64.efi", Stub: "linuxx64.efi.stub",
 		Console: "ttyS0", Kernel: "linux-image-amd64", QEMU: "x86_64", Systemd: "x86-64",
+		Loader: "/lib64/ld-linux-x86-64.so.2",
 	},
 	"aarch64": {
 		Name: "aarch64", Debian: "arm64", GoArch: "arm64",
@@ -51,6 +56,7 @@ var table = map[string]Arch{
 		USRVerityType: "6E11A4E7-FBCA-4DED-B9E9-E1A512BB664E",
 		EFIBoot:       "BOOTAA64.EFI", SystemdBoot: "systemd-bootaa64.efi", Stub: "linuxaa64.efi.stub",
 		Console: "ttyAMA0", Kernel: "linux-image-arm64", QEMU: "aarch64", Systemd: "arm64",
+		Loader: "/lib/ld-linux-aarch64.so.1",
 	},
 }
 

@@ -65,7 +65,7 @@ type BuildOptions struct {
 
 // rootfsRecipe changes whenever the way a rootfs is assembled changes, so
 // cached trees from an older recipe are not reused.
-const rootfsRecipe = "rootfs-v3"
+const rootfsRecipe = "rootfs-v4" // v4: the initrd is built by the tool root's dracut
 
 // build carries the state that flows between steps of one build.
 type build struct {
@@ -288,8 +288,12 @@ func (b *build) cache() cachedir.Dir { return cachedir.Dir(b.o.CacheDir) }
 
 // rootfsKey hashes the parts of the inputs that decide the rootfs.
 func (b *build) rootfsKey() string {
+	// The initrd in the rootfs is made by the tool root's dracut-install
+	// and cpio, from the image's own modules and binaries.
+	tools := b.lock.Tools[imagespec.HostToolsArch].Packages
 	return cachedir.Key(rootfsRecipe, b.arch.Name, b.spec.Debian.Release, fmt.Sprint(b.spec.Kernel.InitrdDrivers),
-		strconv.FormatInt(b.lock.SourceDateEpoch, 10), lockedKey(b.lock.Architectures[b.arch.Name]), b.spec.Debian.Source().Deb822())
+		strconv.FormatInt(b.lock.SourceDateEpoch, 10), lockedKey(b.lock.Architectures[b.arch.Name]), b.spec.Debian.Source().Deb822(),
+		"dracut-core="+tools["dracut-core"].Version, "dracut-install="+tools["dracut-install"].Version, "cpio="+tools["cpio"].Version)
 }
 
 // rootfsDir is where the rootfs of this build's lock is cached; one whose

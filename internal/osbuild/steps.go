@@ -72,8 +72,8 @@ func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
 		st.Printf("assembling %d packages for %s with mmdebstrap (log: %s)", len(b.lock.Architectures[b.arch.Name].Packages), b.arch.Debian, cached+".log")
 		err = rootfs.Build(ctx, rootfs.Options{
 			Arch: b.arch, Release: b.spec.Debian.Release, Repo: repo, Pins: ap.Versions(),
-			AptSources: b.source().Deb822(), Drivers: b.spec.Kernel.InitrdDrivers,
-			Out: tmp, Epoch: b.epoch, LogFile: cached + ".log", Step: st, SemoduleRecorder: toolroot.SemoduleRecorder,
+			AptSources: b.source().Deb822(), Out: tmp, Epoch: b.epoch, LogFile: cached + ".log", Step: st,
+			SemoduleRecorder: toolroot.SemoduleRecorder,
 		})
 		if err != nil {
 			os.RemoveAll(tmp)
@@ -86,6 +86,18 @@ func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
 			return err
 		}
 		st.Printf("replayed %d semodule call(s)", n)
+		st.Printf("building the initrd natively (dracut --sysroot from the tool root)")
+		logf, err := os.OpenFile(cached+".log", os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+		err = rootfs.Initrd(ctx, rootfs.InitrdOptions{Arch: b.arch, Tools: b.tools, Root: tmp, Drivers: b.spec.Kernel.InitrdDrivers, Epoch: b.epoch, Log: logf})
+		logf.Close()
+		if err != nil {
+			os.RemoveAll(tmp)
+			return fmt.Errorf("%w (log: %s)", err, cached+".log")
+		}
 		if err := cachedir.Finish(tmp, cached); err != nil {
 			return err
 		}
@@ -116,7 +128,7 @@ func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
 	}
 	b.img.Kernel = mods[0].Name()
 	// The kernel and initrd go into the UKI, not into the image's /boot.
-	for src, dst := range map[string]string{"boot/vmlinuz-" + b.img.Kernel: "vmlinuz", "boot/initrd.img": "initrd.img"} {
+	for src, dst := range map[string]string{"boot/vmlinuz-" + b.img.Kernel: "vmlinuz", rootfs.InitrdPath: "initrd.img"} {
 		if err := os.Rename(filepath.Join(root, src), b.path(dst)); err != nil {
 			return fmt.Errorf("taking %s out of the rootfs: %w", src, err)
 		}
