@@ -81,3 +81,12 @@ func Output(ctx context.Context, name string, args ...string) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// LastLines splits s into lines (without its trailing newlines) and returns
+// the last n of them and how many came before: a failed command's reason is
+// at the end of its output, which callers quote in errors.
+func LastLines(s string, n int) (last []string, before int) {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	before = max(0, len(lines)-n)
+	return lines[before:], before
+}

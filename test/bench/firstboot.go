@@ -15,6 +15,7 @@ import (
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
+	"github.com/bulwark/bulwark/internal/runlog"
 )
 
 // FirstbootResult compares what nodecfg and Debian's Ignition write for
@@ -301,6 +302,6 @@ func timeCmd(ctx context.Context, env []string, name string, args ...string) (ti
 
 // tail returns the last n lines of s.
 func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+	lines, _ := runlog.LastLines(s, n)
+	return strings.Join(lines, "\n")
 }

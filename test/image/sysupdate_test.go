@@ -224,6 +224,6 @@ func keys(m map[string]string) []string {
 }
 
 func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(l[max(0, len(l)-n):], " | ")
+	l, _ := runlog.LastLines(strings.TrimSpace(s), n)
+	return strings.Join(l, " | ")
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/bulwark/bulwark/internal/osbuild"
 	"github.com/bulwark/bulwark/internal/qemu"
 	"github.com/bulwark/bulwark/internal/qemu/checkunit"
+	"github.com/bulwark/bulwark/internal/runlog"
 	"github.com/bulwark/bulwark/internal/signedsums"
 	"github.com/bulwark/bulwark/internal/sysupdate"
 	"golang.org/x/sys/unix"
@@ -201,9 +202,9 @@ func freeSpace(dirs ...string) string {
 
 // tail is s's last n lines: a failed build's error is at its log's end.
 func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = append([]string{fmt.Sprintf("... (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
+	lines, before := runlog.LastLines(s, n)
+	if before > 0 {
+		lines = append([]string{fmt.Sprintf("... (%d lines before)", before)}, lines...)
 	}
 	return strings.Join(lines, "\n")
 }
