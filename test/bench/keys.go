@@ -26,6 +26,9 @@ func reproFactKey(arch, what string) string  { return "repro." + arch + "." + wh
 func boot2Key(arch, what string) string      { return "boot." + arch + "." + what }
 func buildRatioKey(arch, what string) string { return "build." + arch + "." + what }
 
+// mkosiKey names a figure of the mkosi anchor: build.<arch>.mkosi.<what>.
+func mkosiKey(arch, what string) string { return "build." + arch + ".mkosi." + what }
+
 // Build kinds.
 const (
 	kindCold        = "cold"
@@ -51,6 +54,10 @@ func (r *Report) addRatios() {
 	for _, a := range []string{"x86_64", "aarch64"} {
 		r.AddRatio(buildRatioKey(a, "warm_over_cold"), buildKey(a, kindWarm, "total_s"), buildKey(a, kindCold, "total_s"))
 		r.AddRatio(buildRatioKey(a, "incremental_over_warm"), buildKey(a, kindIncremental, "total_s"), buildKey(a, kindWarm, "total_s"))
+		for _, k := range []string{kindCold, kindWarm} {
+			r.AddRatio(buildRatioKey(a, k+".bulwark_over_mkosi"), buildKey(a, k, "total_s"), mkosiKey(a, k+".total_s"))
+		}
+		r.AddRatio(mkosiKey(a, "warm_over_cold"), mkosiKey(a, kindWarm+".total_s"), mkosiKey(a, kindCold+".total_s"))
 		for _, ms := range []string{msMultiUser, msDockerTLS} {
 			r.AddRatio(boot2Key(a, strings.TrimSuffix(ms, "_s")+".bulwark_over_plain"), bootKey(a, imgBulwark, ms), bootKey(a, imgPlain, ms))
 			r.AddRatio(boot2Key(a, strings.TrimSuffix(ms, "_s")+".bulwark_over_before"), bootKey(a, imgBulwark, ms), bootKey(a, imgBefore, ms))

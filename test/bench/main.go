@@ -101,6 +101,8 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fs.IntVar(&r.Boot, "boot-runs", r.Boot, "x86_64 boots of each image")
 	fs.IntVar(&r.A64Boot, "aarch64-boot-runs", r.A64Boot, "aarch64 boots of each image")
 	fs.IntVar(&r.Firstboot, "firstboot-runs", r.Firstboot, "rounds of nodecfg and ignition")
+	fs.IntVar(&r.MkosiCold, "mkosi-cold-runs", r.MkosiCold, "x86_64 mkosi builds with empty caches")
+	fs.IntVar(&r.MkosiWarm, "mkosi-warm-runs", r.MkosiWarm, "x86_64 mkosi builds reusing the caches")
 	fs.BoolVar(&o.Aarch64Cold, "aarch64-cold", false, "also time cold aarch64 builds (~15 min each under qemu-user)")
 	fs.BoolVar(&o.PlainAarch64, "plain-aarch64", false, "also build and boot a plain aarch64 Debian image (~15 min under qemu-user)")
 	fs.BoolVar(&o.ColdNetwork, "cold-network", false, "cold builds download every .deb instead of taking them from the local cache")
@@ -146,7 +148,8 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		for name, p := range map[string]*int{"cold-runs": &r.Cold, "warm-runs": &r.Warm, "incremental-runs": &r.Incremental,
-			"aarch64-warm-runs": &r.A64Warm, "usrfs-runs": &r.Usrfs, "boot-runs": &r.Boot, "aarch64-boot-runs": &r.A64Boot, "firstboot-runs": &r.Firstboot} {
+			"aarch64-warm-runs": &r.A64Warm, "usrfs-runs": &r.Usrfs, "boot-runs": &r.Boot, "aarch64-boot-runs": &r.A64Boot, "firstboot-runs": &r.Firstboot,
+			"mkosi-cold-runs": &r.MkosiCold, "mkosi-warm-runs": &r.MkosiWarm} {
 			if !set[name] {
 				*p = *all
 			}
@@ -200,7 +203,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) int {
 		defer os.RemoveAll(o.Work)
 	}
 	steps := map[string]func(context.Context) error{
-		"firstboot": b.firstboot, "build": b.builds, "repro": b.repro,
+		"firstboot": b.firstboot, "build": b.builds, "mkosi": b.mkosiBuilds, "repro": b.repro,
 		"image": b.imageSizes, "usrfs": b.usrfs, "boot": b.boots,
 	}
 	for _, s := range sections {
@@ -294,6 +297,7 @@ func newBench(ctx context.Context, o *Options, stdout io.Writer) (*bench, error)
 			in.rootfsCached[a] = true
 		}
 	}
+	in.mkosiToolsCached = b.mkosiToolsCached()
 	b.r.Plan = Plan(o, in)
 	return b, nil
 }
@@ -306,6 +310,9 @@ func (b *bench) planNotes() []string {
 	}
 	if _, cached, _ := b.plainLocation("aarch64"); slices.Contains(b.o.Arches, "aarch64") && !wantPlain(b.o, "aarch64", cached) && b.o.Selected("boot") {
 		n = append(n, "aarch64 boots only the Bulwark image: the plain Debian image for aarch64 takes ~15 min to build under qemu-user (opt in with -plain-aarch64 once; it is cached and booted by default afterwards)")
+	}
+	if b.o.Selected("mkosi") {
+		n = append(n, "mkosi cold = empty mkosi caches (incremental, package, workspace); its package cache holds the local cache's .debs hard-linked unless -cold-network, like osbuild's cold builds; apt lists and what the cache lacks (mkosi's initrd's packages) are downloaded; mkosi's tool root (its installed mkosi, as a user has it) is made once and not in mkosi's figures, while osbuild's cold figures include osbuild's own tool root (~44 s)")
 	}
 	if b.o.Selected("build") && !b.o.ColdNetwork {
 		n = append(n, "cold = empty tool-root, rootfs and apt caches; the image's .debs are hard-linked from the local cache (downloads are the network, not osbuild; -cold-network downloads them)")

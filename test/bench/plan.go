@@ -11,8 +11,9 @@ import (
 
 // sections lists what the bench measures, in the order it runs them: the
 // cheap first-boot comparison first (it finds a broken setup in seconds),
-// builds before what needs their images, boots last.
-var sections = []string{"firstboot", "build", "repro", "image", "usrfs", "boot"}
+// builds before what needs their images, mkosi's builds right after
+// osbuild's (their ratios are of the same run), boots last.
+var sections = []string{"firstboot", "build", "mkosi", "repro", "image", "usrfs", "boot"}
 
 // Runs is how many times each figure is measured.
 type Runs struct {
@@ -24,13 +25,15 @@ type Runs struct {
 	Boot        int `json:"boot"`        // x86_64 boots of each image
 	A64Boot     int `json:"aarch64Boot"` // aarch64 boots of each image
 	Firstboot   int `json:"firstboot"`   // rounds of nodecfg and Ignition
+	MkosiCold   int `json:"mkosiCold"`   // x86_64 mkosi builds with empty caches
+	MkosiWarm   int `json:"mkosiWarm"`   // x86_64 mkosi builds reusing the last cold one's caches
 }
 
 // defaultRuns fit `make bench` into 45 minutes on 2 cores without KVM
 // (see the estimates; a whole run took 28m30s with two warm builds and one
 // incremental). Warm builds vary by ±5 s with disk writeback, so they get
 // three runs each. -runs N overrides them all.
-var defaultRuns = Runs{Cold: 2, Warm: 3, Incremental: 3, A64Warm: 3, Usrfs: 3, Boot: 3, A64Boot: 2, Firstboot: 10}
+var defaultRuns = Runs{Cold: 2, Warm: 3, Incremental: 3, A64Warm: 3, Usrfs: 3, Boot: 3, A64Boot: 2, Firstboot: 10, MkosiCold: 1, MkosiWarm: 2}
 
 // Estimates of one run of each kind on the development machine (2 cores,
 // TCG, x86_64 host). They only size the plan; nothing depends on them.
@@ -47,6 +50,9 @@ const (
 	estPlainA64     = 16 * time.Minute               // measured 15m44s under qemu-user
 	estFirstboot    = 2 * time.Second                // one round of both tools, with process start-up
 	estUsrfsFixed   = 2 * time.Second                // per writer run: tool start-up, cleanup
+	estMkosiTools   = time.Minute                    // mkosi's tool root, once; cached after (measured 31 s)
+	estMkosiCold    = 2*time.Minute + 30*time.Second // measured 1m57 with every .deb downloaded
+	estMkosiWarm    = 1*time.Minute + 30*time.Second
 )
 
 // usrfsCost is seconds per GiB of /usr for each writer on 2 cores, from
@@ -72,6 +78,8 @@ type planInput struct {
 	// rootfsCached: the local cache has the arch's rootfs for this lock,
 	// so the bench's warm builds (seeded from it) are warm.
 	rootfsCached map[string]bool
+	// mkosiToolsCached: the cache has mkosi's tool root for these inputs.
+	mkosiToolsCached bool
 }
 
 // Plan lists the work o asks for with time estimates.
@@ -104,6 +112,14 @@ func Plan(o *Options, in planInput) []PlanItem {
 			}
 			add("build", "aarch64 warm build (rootfs from the local cache)", o.Runs.A64Warm, estWarmA64)
 		}
+	}
+	if o.Selected("mkosi") && slices.Contains(o.Arches, "x86_64") && o.Runs.MkosiCold+o.Runs.MkosiWarm > 0 {
+		if !in.mkosiToolsCached {
+			add("mkosi", "mkosi's tool root (trixie's mkosi; mmdebstrap, once, then cached)", 1, estMkosiTools)
+		}
+		// Warm builds need a filled cache: without a cold run, one runs anyway.
+		add("mkosi", "x86_64 mkosi cold build (empty mkosi caches)", max(o.Runs.MkosiCold, 1), estMkosiCold)
+		add("mkosi", "x86_64 mkosi warm build (Incremental=yes, caches reused)", o.Runs.MkosiWarm, estMkosiWarm)
 	}
 	if o.Selected("usrfs") {
 		gib := float64(in.usrBytes) / (1 << 30)

@@ -119,3 +119,44 @@ func TestPrintPlanWarnsOverBudget(t *testing.T) {
 		t.Errorf("plan output lacks the warning or the note:\n%s", b.String())
 	}
 }
+
+func TestPlanMkosi(t *testing.T) {
+	in := planInput{usrBytes: 600 << 20, plainCached: map[string]bool{}, rootfsCached: map[string]bool{}}
+	mkosiItems := func(args ...string) []PlanItem {
+		t.Helper()
+		o, err := parseFlags(args, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.DeleteFunc(Plan(o, in), func(it PlanItem) bool { return it.Section != "mkosi" })
+	}
+	tests := []struct {
+		name        string
+		args        []string
+		toolsCached bool
+		want        []string // What prefixes, in order, with their runs
+		runs        []int
+	}{
+		{"default", nil, false, []string{"mkosi's tool root", "x86_64 mkosi cold", "x86_64 mkosi warm"}, []int{1, 1, 2}},
+		{"tool root cached", []string{"-only", "mkosi"}, true, []string{"x86_64 mkosi cold", "x86_64 mkosi warm"}, []int{1, 2}},
+		{"runs flags", []string{"-only", "mkosi", "-mkosi-cold-runs", "2", "-mkosi-warm-runs", "3"}, true, []string{"x86_64 mkosi cold", "x86_64 mkosi warm"}, []int{2, 3}},
+		{"-runs sets both", []string{"-only", "mkosi", "-runs", "4"}, true, []string{"x86_64 mkosi cold", "x86_64 mkosi warm"}, []int{4, 4}},
+		{"warm only still fills the cache once", []string{"-only", "mkosi", "-mkosi-cold-runs", "0"}, true, []string{"x86_64 mkosi cold", "x86_64 mkosi warm"}, []int{1, 2}},
+		{"not selected", []string{"-skip", "mkosi"}, false, nil, nil},
+		{"aarch64 only", []string{"-arch", "aarch64"}, false, nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in.mkosiToolsCached = tc.toolsCached
+			got := mkosiItems(tc.args...)
+			if len(got) != len(tc.want) {
+				t.Fatalf("mkosi plan = %+v; want %q", got, tc.want)
+			}
+			for i, it := range got {
+				if !strings.HasPrefix(it.What, tc.want[i]) || it.Runs != tc.runs[i] || it.Estimate <= 0 {
+					t.Errorf("item %d = %+v; want %q × %d with an estimate", i, it, tc.want[i], tc.runs[i])
+				}
+			}
+		})
+	}
+}

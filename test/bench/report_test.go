@@ -155,11 +155,13 @@ func TestStableKeys(t *testing.T) {
 		buildKey("x86_64", kindCold, "total_s"), buildKey("aarch64", kindWarm, "step."+stepKey("rootfs: install packages")+"_s"),
 		imageKey("x86_64", "qcow2_bytes"), usrfsKey("squashfs-zstd", "size_bytes"), bootKey("aarch64", imgBulwark, msDockerTLS),
 		plainKey("x86_64", "build_s"), firstbootKey("nodecfg", "time_s"), reproFactKey("x86_64", "verdict"),
+		mkosiKey("x86_64", kindCold+".total_s"), mkosiKey("x86_64", kindWarm+".total_s"), buildRatioKey("x86_64", kindCold+".bulwark_over_mkosi"),
 	}
 	want := []string{
 		"build.x86_64.cold.total_s", "build.aarch64.warm.step.rootfs_s",
 		"image.x86_64.qcow2_bytes", "usrfs.squashfs-zstd.size_bytes", "boot.aarch64.bulwark.dockerd_tls_s",
 		"plain.x86_64.build_s", "firstboot.nodecfg.time_s", "repro.x86_64.verdict",
+		"build.x86_64.mkosi.cold.total_s", "build.x86_64.mkosi.warm.total_s", "build.x86_64.cold.bulwark_over_mkosi",
 	}
 	for i := range want {
 		if got[i] != want[i] {
