@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -172,9 +173,11 @@ func mkosiConfig(spec *imagespec.Spec, lock *imagespec.Lock, a string) ([]mkosiF
 #   SELinux modules, seccomp or audit rules: mkosi builds the distribution
 #   image; Bulwark's additions would be mkosi scripts written for the
 #   comparison, not what a user gets from mkosi;
-# - the initrd is mkosi's default (a second mkosi image, generic, with its
-#   own packages), not dracut with the spec's initrd drivers: that is what
-#   mkosi does by default; dracut stays installed, as the spec lists it;
+# - the initrd is mkosi's default (a second mkosi image with its own
+#   packages), not dracut: that is what mkosi does; dracut stays installed,
+#   as the spec lists it. Its kernel modules are the spec's initrd drivers
+#   and their dependencies, as in Bulwark's initrd (all modules would not
+#   fit the spec's ESP);
 # - one /usr partition and its verity hash tree, no USR-B slot, no OEM and
 #   no DOCKER partition: the A/B update layout and a docker filesystem are
 #   Bulwark's design, not the image's content; sizes are minimized rather
@@ -210,8 +213,11 @@ Bootloader=systemd-boot
 UnifiedKernelImages=yes
 SELinuxRelabel=yes
 KernelCommandLine=%s
-Packages=
 `, spec.Name, strings.Join(spec.Kernel.Cmdline.For(a), " "))
+	if re := initrdModules(spec.Kernel.InitrdDrivers); re != "" {
+		fmt.Fprintf(&conf, "KernelModulesInitrdExclude=.*\nKernelModulesInitrdInclude=%s\n", re)
+	}
+	conf.WriteString("Packages=\n")
 	for _, p := range spec.Packages.For(a) {
 		fmt.Fprintf(&conf, "        %s\n", p)
 	}
@@ -262,6 +268,21 @@ Minimize=guess
 		{"mkosi.sandbox/etc/apt/preferences.d/bulwark-lock.pref", mkosiPreferences(lock.Architectures[a].Versions())},
 	}
 	return files, nil
+}
+
+// initrdModules is a regular expression for mkosi's
+// KernelModulesInitrdInclude= that matches the drivers' module files
+// (kernel/drivers/block/virtio_blk.ko.xz) under either spelling of a name:
+// modprobe treats '_' and '-' alike, file names use either (dm-verity.ko).
+func initrdModules(drivers []string) string {
+	if len(drivers) == 0 {
+		return ""
+	}
+	alts := make([]string, len(drivers))
+	for i, d := range drivers {
+		alts[i] = strings.NewReplacer("_", "[_-]", "-", "[_-]").Replace(regexp.QuoteMeta(d))
+	}
+	return `/(` + strings.Join(alts, "|") + `)\.ko`
 }
 
 // mkosiPreferences pins every package of the lock to its locked version

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ func mkosiTestSpec() (*imagespec.Spec, *imagespec.Lock) {
 			{Name: "trixie-security", Mirror: "http://deb.debian.org/debian-security"},
 		}},
 		Packages: imagespec.Packages{All: []string{"systemd", "docker.io", "selinux-policy-default"}, X86_64: []string{"linux-image-amd64"}, Aarch64: []string{"linux-image-arm64"}},
-		Kernel:   imagespec.Kernel{Cmdline: imagespec.PerArch{All: []string{"quiet", "panic=10"}}},
+		Kernel:   imagespec.Kernel{Cmdline: imagespec.PerArch{All: []string{"quiet", "panic=10"}}, InitrdDrivers: []string{"virtio_blk", "dm_verity", "erofs"}},
 		Disk:     imagespec.Disk{ESP: 128 << 20, USRCompression: "lz4hc"},
 	}
 	lock := &imagespec.Lock{File: "/repo/images/container-host.lock", Architectures: map[string]imagespec.ArchPackages{"x86_64": {Packages: map[string]imagespec.Package{
@@ -117,6 +118,21 @@ func TestMkosiConfigRealSpec(t *testing.T) {
 			t.Errorf("preferences do not pin %s to the lock's %s", name, v)
 			break
 		}
+	}
+}
+
+func TestInitrdModules(t *testing.T) {
+	re := regexp.MustCompile(initrdModules([]string{"virtio_blk", "dm_verity", "erofs"}))
+	for path, want := range map[string]bool{
+		"kernel/drivers/block/virtio_blk.ko.xz": true, "kernel/drivers/md/dm-verity.ko.xz": true, "kernel/fs/erofs/erofs.ko.xz": true,
+		"kernel/drivers/block/virtio_blkx.ko.xz": false, "kernel/drivers/md/dm-crypt.ko.xz": false, "kernel/fs/ext4/ext4.ko.xz": false,
+	} {
+		if got := re.MatchString(path); got != want {
+			t.Errorf("%s: match %t; want %t", path, got, want)
+		}
+	}
+	if initrdModules(nil) != "" {
+		t.Error("no drivers gave a pattern (and so an initrd without modules)")
 	}
 }
 
