@@ -37,6 +37,26 @@ func mkosiTestSpec() (*imagespec.Spec, *imagespec.Lock) {
 	return spec, lock
 }
 
+// loadRepoSpec loads the repository's spec and its lock, for tests that
+// check what the bench makes of the real thing; it returns the spec's path.
+func loadRepoSpec(t *testing.T) (string, *imagespec.Spec, *imagespec.Lock) {
+	t.Helper()
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	specPath := filepath.Join(repo, "images", "container-host.yaml")
+	spec, err := imagespec.Load(specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := imagespec.LoadLock(imagespec.LockPath(specPath), spec, spec.Architectures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return specPath, spec, lock
+}
+
 func TestMkosiConfigGolden(t *testing.T) {
 	spec, lock := mkosiTestSpec()
 	files, err := mkosiConfig(spec, lock, "x86_64")
@@ -60,15 +80,7 @@ func TestMkosiConfigGolden(t *testing.T) {
 // is exactly the spec's list for x86_64, /usr is EROFS with a verity pair,
 // and the image is bootable with a UKI and relabelled.
 func TestMkosiConfigRealSpec(t *testing.T) {
-	specPath := filepath.Join("..", "..", "images", "container-host.yaml")
-	spec, err := imagespec.Load(specPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lock, err := imagespec.LoadLock(imagespec.LockPath(specPath), spec, spec.Architectures)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, spec, lock := loadRepoSpec(t)
 	files, err := mkosiConfig(spec, lock, "x86_64")
 	if err != nil {
 		t.Fatal(err)

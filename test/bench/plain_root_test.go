@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/bulwark/bulwark/internal/arch"
-	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/osbuild"
 )
 
@@ -27,16 +26,8 @@ func TestAssemblePlain(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	repo, _ := filepath.Abs("../..")
-	specPath := filepath.Join(repo, "images/container-host.yaml")
-	spec, err := imagespec.Load(specPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lock, err := imagespec.LoadLock(imagespec.LockPath(specPath), spec, spec.Architectures)
-	if err != nil {
-		t.Fatal(err)
-	}
+	specPath, spec, lock := loadRepoSpec(t)
+	repo := filepath.Dir(filepath.Dir(specPath))
 	host, _ := arch.Host()
 	cache := filepath.Join(repo, ".cache")
 	if ok, err := osbuild.ToolRootCached(specPath, cache); err != nil || !ok {
