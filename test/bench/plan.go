@@ -50,9 +50,9 @@ const (
 	estPlainA64     = 16 * time.Minute               // measured 15m44s under qemu-user
 	estFirstboot    = 2 * time.Second                // one round of both tools, with process start-up
 	estUsrfsFixed   = 2 * time.Second                // per writer run: tool start-up, cleanup
-	estMkosiTools   = time.Minute                    // mkosi's tool root, once; cached after (measured 31 s)
-	estMkosiCold    = 2*time.Minute + 30*time.Second // measured 1m57 with every .deb downloaded
-	estMkosiWarm    = 1*time.Minute + 30*time.Second
+	estMkosiTools   = 45 * time.Second               // mkosi's tool root, once; cached after (measured 24-31 s)
+	estMkosiCold    = 2*time.Minute + 45*time.Second // measured 2m32 (the image's .debs local, the initrd's downloaded)
+	estMkosiWarm    = 1*time.Minute + 10*time.Second // measured 57 s
 )
 
 // usrfsCost is seconds per GiB of /usr for each writer on 2 cores, from
