@@ -611,7 +611,7 @@ func (b *bench) runMkosi(ctx context.Context, tools string, dirs mkosiDirs, kind
 // mkosiLabelled are files whose SELinux labels checkMkosiImage reads back,
 // one on /usr (EROFS) and one on the root filesystem: a relabel that did
 // not run leaves them without security.selinux.
-var mkosiLabelled = []string{"/usr/bin/dockerd", "/etc/passwd"}
+var mkosiLabelled = []string{"/usr/bin/containerd", "/etc/passwd"}
 
 // checkMkosiImage verifies that mkosi's image is what the configuration
 // asks for, with Bulwark's own offline readers (no loop devices): a GPT
