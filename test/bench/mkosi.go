@@ -44,11 +44,12 @@ const mkosiRecipe = "mkosi-v1"
 // SELinuxRelabel= runs from the tools tree, not from the image.
 var mkosiToolPackages = []string{"mkosi", "policycoreutils"}
 
-// mkosiPins pins the tool root's packages that osbuild's tool root also
-// has (the lock's tools section: systemd-repart's systemd, ukify,
-// erofs-utils, e2fsprogs, setfiles) to the lock's versions, so the two
-// builds write /usr, the UKI and the labels with the same tools; the rest
-// (mkosi itself) is the archive's candidate.
+// mkosiPins are the versions of osbuild's tool root (the lock's tools
+// section: systemd with systemd-repart, ukify, erofs-utils, e2fsprogs,
+// setfiles, ...). mkosi's tool root installs all of them at those
+// versions, so the two builds write /usr, the UKI and the labels with the
+// same tools; the rest (mkosi itself and what only it needs) is the
+// archive's candidate.
 func mkosiPins(lock *imagespec.Lock, hostDeb string) map[string]string {
 	return lock.Tools[hostDeb].Versions()
 }
