@@ -312,7 +312,7 @@ func (b *bench) planNotes() []string {
 		n = append(n, "aarch64 boots only the Bulwark image: the plain Debian image for aarch64 takes ~15 min to build under qemu-user (opt in with -plain-aarch64 once; it is cached and booted by default afterwards)")
 	}
 	if b.o.Selected("mkosi") {
-		n = append(n, "mkosi cold = empty mkosi caches (incremental, package, workspace); its package cache holds the local cache's .debs hard-linked unless -cold-network, like osbuild's cold builds; apt lists and what the cache lacks (mkosi's initrd's packages) are downloaded; mkosi's tool root (its installed mkosi, as a user has it) is made once and not in mkosi's figures, while osbuild's cold figures include osbuild's own tool root (~44 s)")
+		n = append(n, "mkosi cold = empty mkosi caches (incremental, package, workspace); its package cache holds the local cache's .debs hard-linked unless -cold-network, like osbuild's cold builds; apt lists and what the cache lacks (mkosi's initrd's packages) are downloaded; mkosi's tool root (its installed mkosi, as a user has it) is made once and not in mkosi's figures, while osbuild's cold figures include osbuild's own tool root (its tools step)")
 	}
 	if b.o.Selected("build") && !b.o.ColdNetwork {
 		n = append(n, "cold = empty tool-root, rootfs and apt caches; the image's .debs are hard-linked from the local cache (downloads are the network, not osbuild; -cold-network downloads them)")
