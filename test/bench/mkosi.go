@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
+	"github.com/bulwark/bulwark/internal/osbuild/diskimage"
 	"github.com/bulwark/bulwark/internal/osbuild/inspect"
 	"github.com/bulwark/bulwark/internal/osbuild/labels"
 	"github.com/bulwark/bulwark/internal/osbuild/toolroot"
@@ -204,6 +206,10 @@ Architecture=%s
 [Output]
 Format=disk
 ImageId=%s
+# 512-byte sectors, as Bulwark's disk: with repart's default of 4096 for an
+# image file, FAT32 on the spec's ESP has too few clusters and OVMF does
+# not read it (mkosi's own ESP is at least 260 MB for that reason).
+SectorSize=512
 
 [Build]
 Incremental=yes
@@ -609,6 +615,50 @@ func (b *bench) runMkosi(ctx context.Context, tools string, dirs mkosiDirs, kind
 	return r, nil
 }
 
+// checkESPFAT32 reads the ESP's boot sector: a FAT32 volume needs at
+// least 65525 clusters, or UEFI firmware (OVMF) takes it for FAT16 and does
+// not read it, and the disk boots to the UEFI shell. Go's FAT reader does
+// not mind, so inspect.Read alone would pass such an ESP.
+func checkESPFAT32(raw string) error {
+	d, err := diskimage.Open(raw)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	sec, err := d.Section(layout.ESP)
+	if err != nil {
+		return err
+	}
+	bs := make([]byte, 512)
+	if _, err := sec.ReadAt(bs, 0); err != nil {
+		return fmt.Errorf("%s: reading the ESP's boot sector: %w", raw, err)
+	}
+	n, err := fat32Clusters(bs)
+	if err != nil {
+		return fmt.Errorf("%s: ESP: %w", raw, err)
+	}
+	if n < 65525 {
+		return fmt.Errorf("%s: ESP: FAT32 with %d clusters (%d-byte sectors); UEFI firmware needs at least 65525", raw, n, binary.LittleEndian.Uint16(bs[11:13]))
+	}
+	return nil
+}
+
+// fat32Clusters is the number of data clusters of the FAT32 volume whose
+// boot sector is bs (Microsoft's FAT specification, section 3.5).
+func fat32Clusters(bs []byte) (int64, error) {
+	le := binary.LittleEndian
+	bps, spc := int64(le.Uint16(bs[11:13])), int64(bs[13])
+	reserved, fats := int64(le.Uint16(bs[14:16])), int64(bs[16])
+	total, fatSize := int64(le.Uint16(bs[19:21])), int64(le.Uint32(bs[36:40]))
+	if total == 0 { // BPB_TotSec16 is 0 when the count needs BPB_TotSec32
+		total = int64(le.Uint32(bs[32:36]))
+	}
+	if le.Uint16(bs[510:512]) != 0xAA55 || bps == 0 || spc == 0 || le.Uint16(bs[22:24]) != 0 || fatSize == 0 {
+		return 0, errors.New("not a FAT32 boot sector")
+	}
+	return (total - reserved - fats*fatSize) / spc, nil
+}
+
 // mkosiLabelled are files whose SELinux labels checkMkosiImage reads back,
 // one on /usr (EROFS) and one on the root filesystem: a relabel that did
 // not run leaves them without security.selinux.
@@ -629,6 +679,9 @@ func checkMkosiImage(raw string) (string, error) {
 	}
 	if err := img.Check(raw); err != nil {
 		return "", fmt.Errorf("/usr verity: %w", err)
+	}
+	if err := checkESPFAT32(raw); err != nil {
+		return "", err
 	}
 	v, err := labels.Open(raw)
 	if err != nil {

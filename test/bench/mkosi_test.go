@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"math"
 	"os"
 	"path/filepath"
@@ -107,7 +108,7 @@ func TestMkosiConfigRealSpec(t *testing.T) {
 	if want := spec.Packages.For("x86_64"); !slices.Equal(pkgs, want) {
 		t.Errorf("mkosi Packages= %q;\nwant the spec's %q", pkgs, want)
 	}
-	for _, want := range []string{"Format=disk", "Bootable=yes", "Bootloader=systemd-boot", "UnifiedKernelImages=yes", "SELinuxRelabel=yes", "Incremental=yes", "Release=" + spec.Debian.Release} {
+	for _, want := range []string{"Format=disk", "SectorSize=512", "Bootable=yes", "Bootloader=systemd-boot", "UnifiedKernelImages=yes", "SELinuxRelabel=yes", "Incremental=yes", "Release=" + spec.Debian.Release} {
 		if !strings.Contains(conf, "\n"+want+"\n") {
 			t.Errorf("mkosi.conf has no %q line", want)
 		}
@@ -233,5 +234,41 @@ func TestMkosiRatios(t *testing.T) {
 	r.addRatios()
 	if _, ok := r.Ratios["build.x86_64.cold.bulwark_over_mkosi"]; ok {
 		t.Error("a ratio against mkosi without a mkosi figure")
+	}
+}
+
+func TestFat32Clusters(t *testing.T) {
+	bs := func(bps uint16, spc byte, total, fatSize uint32) []byte {
+		b := make([]byte, 512)
+		binary.LittleEndian.PutUint16(b[11:], bps)
+		b[13] = spc
+		binary.LittleEndian.PutUint16(b[14:], 32)
+		b[16] = 2
+		if total < 1<<16 {
+			binary.LittleEndian.PutUint16(b[19:], uint16(total)) // as mkfs.vfat writes a small count
+		} else {
+			binary.LittleEndian.PutUint32(b[32:], total)
+		}
+		binary.LittleEndian.PutUint32(b[36:], fatSize)
+		binary.LittleEndian.PutUint16(b[510:], 0xAA55)
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want int64
+	}{
+		// 128 MiB in 512-byte sectors, one a cluster (mkfs.vfat -F 32 -S 512): valid.
+		{"512-byte sectors", bs(512, 1, 262144, 2017), 262144 - 32 - 2*2017},
+		// The same 128 MiB in 4096-byte sectors: too few clusters for FAT32.
+		{"4096-byte sectors", bs(4096, 1, 32768, 256), 32768 - 32 - 2*256},
+	} {
+		got, err := fat32Clusters(tc.b)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: fat32Clusters = %d, %v; want %d", tc.name, got, err, tc.want)
+		}
+	}
+	if _, err := fat32Clusters(make([]byte, 512)); err == nil {
+		t.Error("a zeroed sector: no error")
 	}
 }
