@@ -36,7 +36,7 @@ import (
 // calls), because the build host's (Debian 12) mkosi is too old for
 // EROFS, verity and UKIs as configured here.
 
-// mkosiRecipe changes whenever the mkosi tool root or configuration is made
+// mkosiRecipe changes whenever mkosi's tool root is made
 // differently, so a cached tool root from an older recipe is rebuilt.
 const mkosiRecipe = "mkosi-v1"
 
@@ -152,7 +152,7 @@ type mkosiFile struct {
 	Data string
 }
 
-// mkosiDebArch maps Bulwark's arch names to mkosi's Architecture=.
+// mkosiArch maps Bulwark's arch names to mkosi's Architecture=.
 var mkosiArch = map[string]string{"x86_64": "x86-64", "aarch64": "arm64"}
 
 // mkosiConfig is the closest mkosi equivalent of spec's image for arch a.
