@@ -257,10 +257,14 @@ Minimize=best
 		{"mkosi.conf", conf.String()},
 		{"mkosi.repart/00-esp.conf", esp},
 		{"mkosi.repart/10-usr.conf", usr},
+		// 4096-byte verity blocks, as Bulwark's (and what its verifier
+		// takes): repart's default follows SectorSize=, 512.
 		{"mkosi.repart/11-usr-verity.conf", `[Partition]
 Type=usr-verity
 Verity=hash
 VerityMatchKey=usr
+VerityDataBlockSizeBytes=4096
+VerityHashBlockSizeBytes=4096
 Minimize=best
 `},
 		{"mkosi.repart/20-root.conf", `[Partition]

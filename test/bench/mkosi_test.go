@@ -115,7 +115,7 @@ func TestMkosiConfigRealSpec(t *testing.T) {
 	}
 	for path, want := range map[string][]string{
 		"mkosi.repart/10-usr.conf":        {"Type=usr", "Format=erofs", "Verity=data", "VerityMatchKey=usr", "Compression=" + spec.Disk.USRCompression},
-		"mkosi.repart/11-usr-verity.conf": {"Type=usr-verity", "Verity=hash", "VerityMatchKey=usr"},
+		"mkosi.repart/11-usr-verity.conf": {"Type=usr-verity", "Verity=hash", "VerityMatchKey=usr", "VerityDataBlockSizeBytes=4096", "VerityHashBlockSizeBytes=4096"},
 		"mkosi.repart/00-esp.conf":        {"Type=esp", "Format=vfat"},
 		"mkosi.repart/20-root.conf":       {"Type=root", "ExcludeFilesTarget=/usr/"},
 	} {
