@@ -103,8 +103,8 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fs.IntVar(&r.Firstboot, "firstboot-runs", r.Firstboot, "rounds of nodecfg and ignition")
 	fs.IntVar(&r.MkosiCold, "mkosi-cold-runs", r.MkosiCold, "x86_64 mkosi builds with empty caches")
 	fs.IntVar(&r.MkosiWarm, "mkosi-warm-runs", r.MkosiWarm, "x86_64 mkosi builds reusing the caches")
-	fs.BoolVar(&o.Aarch64Cold, "aarch64-cold", false, "also time cold aarch64 builds (~15 min each under qemu-user)")
-	fs.BoolVar(&o.PlainAarch64, "plain-aarch64", false, "also build and boot a plain aarch64 Debian image (~15 min under qemu-user)")
+	fs.BoolVar(&o.Aarch64Cold, "aarch64-cold", false, "also time cold aarch64 builds (~6 min each, packages configured under qemu-user)")
+	fs.BoolVar(&o.PlainAarch64, "plain-aarch64", false, "also build and boot a plain aarch64 Debian image (~8.5 min under qemu-user)")
 	fs.BoolVar(&o.ColdNetwork, "cold-network", false, "cold builds download every .deb instead of taking them from the local cache")
 	fs.BoolVar(&o.ColdGoCache, "cold-gocache", false, "cold builds also start with an empty Go build cache")
 	fs.StringVar(&o.Spec, "spec", "images/container-host.yaml", "image spec")
@@ -306,10 +306,10 @@ func newBench(ctx context.Context, o *Options, stdout io.Writer) (*bench, error)
 func (b *bench) planNotes() []string {
 	var n []string
 	if slices.Contains(b.o.Arches, "aarch64") && !b.o.Aarch64Cold && (b.o.Selected("build") || b.o.Selected("repro")) {
-		n = append(n, "aarch64 builds are warm only: a cold one takes ~15 min under qemu-user (opt in with -aarch64-cold); when "+b.o.Cache+" has no aarch64 rootfs of this lock yet (a fresh machine, a new lock), the first aarch64 build is that cold one (afterwards cached: `make test` and `make image ARCH=aarch64` leave it there)")
+		n = append(n, "aarch64 builds are warm only: a cold one takes ~6 min under qemu-user (opt in with -aarch64-cold); when "+b.o.Cache+" has no aarch64 rootfs of this lock yet (a fresh machine, a new lock), the first aarch64 build is that cold one (afterwards cached: `make test` and `make image ARCH=aarch64` leave it there)")
 	}
 	if _, cached, _ := b.plainLocation("aarch64"); slices.Contains(b.o.Arches, "aarch64") && !wantPlain(b.o, "aarch64", cached) && b.o.Selected("boot") {
-		n = append(n, "aarch64 boots only the Bulwark image: the plain Debian image for aarch64 takes ~15 min to build under qemu-user (opt in with -plain-aarch64 once; it is cached and booted by default afterwards)")
+		n = append(n, "aarch64 boots only the Bulwark image: the plain Debian image for aarch64 takes ~8.5 min to build under qemu-user (opt in with -plain-aarch64 once; it is cached and booted by default afterwards)")
 	}
 	if b.o.Selected("mkosi") {
 		n = append(n, "mkosi cold = empty mkosi caches (incremental, package, workspace); its package cache holds the local cache's .debs hard-linked unless -cold-network, like osbuild's cold builds; apt lists and what the cache lacks (mkosi's initrd's packages) are downloaded; mkosi's tool root (its installed mkosi, as a user has it) is made once and not in mkosi's figures, while osbuild's cold figures include osbuild's own tool root (its tools step)")

@@ -38,16 +38,16 @@ var defaultRuns = Runs{Cold: 2, Warm: 3, Incremental: 3, A64Warm: 3, Usrfs: 3, B
 // Estimates of one run of each kind on the development machine (2 cores,
 // TCG, x86_64 host). They only size the plan; nothing depends on them.
 const (
-	estColdX86      = 3*time.Minute + 30*time.Second // measured 3m16-3m23 (tool root 44 s, rootfs 1m46-1m51)
+	estColdX86      = 1*time.Minute + 30*time.Second // measured 1m12-1m16 (2026-11-29)
 	estWarmX86      = 40 * time.Second               // measured 24-46 s
-	estColdA64      = 15 * time.Minute               // packages configure under qemu-user
+	estColdA64      = 7 * time.Minute                // measured 6m01 (2026-11-29): packages configure under qemu-user
 	estWarmA64      = 45 * time.Second               // measured 26-49 s
-	estBootX86      = 2*time.Minute + 15*time.Second // Bulwark: dockerd TLS 1m50-2m12, then the marker's report
-	estBootA64      = 1*time.Minute + 50*time.Second // Bulwark: 1m17-1m37
-	estPlainBootX86 = 1*time.Minute + 15*time.Second // plain: 1m1-1m13
-	estPlainBootA64 = time.Minute                    // plain: 55-56 s
-	estPlainX86     = 4 * time.Minute                // mmdebstrap + initramfs-tools + mkfs, once; cached after
-	estPlainA64     = 16 * time.Minute               // measured 15m44s under qemu-user
+	estBootX86      = 1*time.Minute + 45*time.Second // Bulwark: dockerd TLS 1m20-1m29, then the marker's report
+	estBootA64      = 1*time.Minute + 30*time.Second // Bulwark: 1m08-1m13
+	estPlainBootX86 = time.Minute                    // plain: 43-48 s
+	estPlainBootA64 = 45 * time.Second               // plain: 34-36 s
+	estPlainX86     = time.Minute                    // mmdebstrap + initramfs-tools + mkfs, once; cached after (41 s)
+	estPlainA64     = 9 * time.Minute                // measured 8m26s under qemu-user (2026-11-29)
 	estFirstboot    = 2 * time.Second                // one round of both tools, with process start-up
 	estUsrfsFixed   = 2 * time.Second                // per writer run: tool start-up, cleanup
 	estMkosiTools   = 45 * time.Second               // mkosi's tool root, once; cached after (measured 24-31 s)
@@ -150,7 +150,7 @@ func Plan(o *Options, in planInput) []PlanItem {
 }
 
 // wantPlain says whether the boot section boots the plain Debian image of
-// arch a: always for x86_64; for aarch64, whose plain image takes ~15 min
+// arch a: always for x86_64; for aarch64, whose plain image takes ~8.5 min
 // to build under qemu-user, when asked to or when a run asked to before
 // and left it cached (then it only costs its boots).
 func wantPlain(o *Options, a string, cached bool) bool {
