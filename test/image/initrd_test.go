@@ -57,12 +57,13 @@ func TestInitrd(t *testing.T) {
 	}
 	lsinitrd := func(args ...string) string {
 		t.Helper()
+		var out strings.Builder
 		c := toolroot.Command(tools, []toolroot.Bind{{Src: dir, Dst: dir}}, append([]string{"lsinitrd"}, args...)...)
-		out, err := runlog.Output(context.Background(), c.Name, c.Args...)
-		if err != nil {
+		c.OnLine = func(l string) { out.WriteString(l + "\n") }
+		if err := runlog.Run(context.Background(), c); err != nil {
 			t.Fatalf("lsinitrd %s: %v", strings.Join(args, " "), err)
 		}
-		return string(out)
+		return out.String()
 	}
 	have := map[string]bool{}
 	for _, l := range strings.Split(lsinitrd(initrd), "\n") {
