@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -60,6 +61,22 @@ func Pins(pkgs map[string]string) []string {
 		out = append(out, n+"="+v)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// PinWhereLocked returns names sorted and without repeats, each as
+// name=version where pins has a version for it and as the bare name (apt's
+// candidate) where it has none: for trees that take some packages from a
+// lock and others from the archive (the bench's plain and mkosi images).
+func PinWhereLocked(names []string, pins map[string]string) []string {
+	out := slices.Clone(names)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	for i, n := range out {
+		if v, ok := pins[n]; ok {
+			out[i] = n + "=" + v
+		}
+	}
 	return out
 }
 

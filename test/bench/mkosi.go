@@ -65,14 +65,7 @@ func mkosiToolInclude(pins map[string]string) []string {
 	for n := range pins {
 		names = append(names, n)
 	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	for i, n := range names {
-		if v, ok := pins[n]; ok {
-			names[i] = n + "=" + v
-		}
-	}
-	return names
+	return apt.PinWhereLocked(names, pins)
 }
 
 // mkosiToolsDir is mkosi's tool root for the build host in

@@ -64,16 +64,7 @@ func plainPackages(spec *imagespec.Spec, lock *imagespec.Lock, a string) []strin
 			names = append(names, p)
 		}
 	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = n
-		if v, ok := pins[n]; ok {
-			out[i] = n + "=" + v
-		}
-	}
-	return out
+	return apt.PinWhereLocked(names, pins)
 }
 
 // plainFile is a file baked into the plain image.
