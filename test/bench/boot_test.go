@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -67,7 +68,7 @@ func TestBenchCredentials(t *testing.T) {
 		t.Fatalf("credentials %v", c)
 	}
 	unit := string(c[0].Value)
-	for _, want := range []string{"After=multi-user.target", "Type=exec", markerMultiUser, markerRunning, markerAnalyze, markerBlame, markerChain,
+	for _, want := range []string{"After=multi-user.target", "Type=exec", markerMultiUser, markerRunning, markerAnalyze, markerBlame, markerChain, markerCPU,
 		"is-system-running --wait", "systemd-analyze blame", "critical-chain", "StandardOutput=file:/dev/virtio-ports/" + qemu.ReportPort} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("unit lacks %q:\n%s", want, unit)
@@ -158,5 +159,42 @@ func TestPollTLS(t *testing.T) {
 func TestBootTimeout(t *testing.T) {
 	if bootTimeout("x86_64", false) < 5*time.Minute || bootTimeout("aarch64", false) <= bootTimeout("x86_64", false) || bootTimeout("x86_64", true) >= bootTimeout("x86_64", false) {
 		t.Error("boot timeouts must cover the measured TCG boots, longer for aarch64, shorter with KVM")
+	}
+}
+
+// TestCPUScript runs the CPU marker's script under dash with a fake
+// systemctl printing blocks the way systemd 257 does (CPUUsageNSec before
+// Id, "[not set]" for a unit without accounting) and a unit list that
+// starts with "-.mount", which once made systemctl show fail outright.
+func TestCPUScript(t *testing.T) {
+	if _, err := exec.LookPath("dash"); err != nil {
+		t.Skip("no dash")
+	}
+	dir := t.TempDir()
+	fake := `#!/bin/sh
+case "$1" in
+list-units) printf -- '-.mount loaded active mounted Root\na.service loaded active running A\nb.service loaded inactive dead B\nc.service loaded inactive dead C\n';;
+show) shift 5; [ "$1" = "--" ] || { echo "option-like unit name: $1" >&2; exit 1; }
+  printf 'CPUUsageNSec=500000000\nId=c.service\n\nCPUUsageNSec=[not set]\nId=b.service\n\nCPUUsageNSec=15438175000\nId=a.service\n';;
+esac
+`
+	if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("dash", "-c", cpuScript)
+	cmd.Env = []string{"PATH=" + dir + ":/usr/bin:/bin"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("want totals, PID1, kernel threads and two units, got:\n%s", out)
+	}
+	if !strings.HasPrefix(lines[0], "user=") || !strings.HasSuffix(lines[1], "s PID1") || !strings.HasSuffix(lines[2], "s kernel-threads") {
+		t.Errorf("totals:\n%s", out)
+	}
+	if lines[3] != "15.44s a.service" || lines[4] != "0.50s c.service" {
+		t.Errorf("units, busiest first, want 15.44s a.service then 0.50s c.service:\n%s", out)
 	}
 }
