@@ -127,7 +127,8 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME) ./internal/dpkgstatus/
 	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./internal/osbuild/labels/
 	$(GO) test -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME) ./internal/nodecfg/apply/
-	$(GO) test -run '^$$' -fuzz '^FuzzCopyright$$' -fuzztime $(FUZZTIME) ./internal/osbuild/sbom/ && $(GO) test -run '^$$' -fuzz '^FuzzDeb822$$' -fuzztime $(FUZZTIME) ./internal/osbuild/sbom/
+	$(GO) test -run '^$$' -fuzz '^FuzzCopyright$$' -fuzztime $(FUZZTIME) ./internal/osbuild/sbom/
+	$(GO) test -run '^$$' -fuzz FuzzDeb822 -fuzztime $(FUZZTIME) ./internal/deb822/
 
 clean: ## remove outputs (keeps the download and rootfs cache)
 	rm -rf $(OUT) bin

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"encoding/binary"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/bulwark/bulwark/internal/apt"
 	"github.com/bulwark/bulwark/internal/arch"
+	"github.com/bulwark/bulwark/internal/deb822"
 	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/layout"
 	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
@@ -381,17 +381,18 @@ func seedMkosiPackages(debs, pkgCache, debArch string) (int, error) {
 		if !exists(deb) {
 			continue
 		}
-		f, err := parseControl(c)
+		f, err := readControl(c)
 		if err != nil {
 			return n, err
 		}
-		if f["Architecture"] != debArch && f["Architecture"] != "all" {
+		pkg, version, debArchOf := f.Value("Package"), f.Value("Version"), f.Value("Architecture")
+		if debArchOf != debArch && debArchOf != "all" {
 			continue
 		}
-		if f["Package"] == "" || f["Version"] == "" {
+		if pkg == "" || version == "" {
 			return n, fmt.Errorf("%s: no Package or Version field", c)
 		}
-		name := aptDebName(f["Package"], f["Version"], f["Architecture"])
+		name := aptDebName(pkg, version, debArchOf)
 		if err := os.Link(deb, filepath.Join(dst, name)); err != nil && !errors.Is(err, os.ErrExist) {
 			return n, fmt.Errorf("linking %s into %s: %w", deb, dst, err)
 		}
@@ -400,27 +401,19 @@ func seedMkosiPackages(debs, pkgCache, debArch string) (int, error) {
 	return n, nil
 }
 
-// parseControl reads the first paragraph's single-line fields of a Debian
-// control file.
-func parseControl(path string) (map[string]string, error) {
+// readControl reads the first paragraph of a Debian control file (the
+// package cache keeps dpkg-deb --field's output beside each .deb).
+func readControl(path string) (deb822.Paragraph, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		l := sc.Text()
-		if l == "" {
-			break
-		}
-		if k, v, ok := strings.Cut(l, ":"); ok && !strings.HasPrefix(l, " ") {
-			out[k] = strings.TrimSpace(v)
-		}
+	paras, err := deb822.Parse(f)
+	if err != nil || len(paras) == 0 {
+		return nil, cmp.Or(err, fmt.Errorf("%s: no control paragraph", path))
 	}
-	return out, sc.Err()
+	return paras[0], nil
 }
 
 // countDebs counts the .debs in a package cache: hard-linked from the

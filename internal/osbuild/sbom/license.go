@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/bulwark/bulwark/internal/deb822"
 	"github.com/github/go-spdx/v2/spdxexp"
 	"github.com/github/go-spdx/v2/spdxexp/spdxlicenses"
 )
@@ -194,26 +195,26 @@ func (l *Licenses) Expression(synopsis string, texts map[string]string) string {
 // of every license its Files paragraphs name, ANDed, or NOASSERTION when the
 // file is not machine-readable or names none.
 func (l *Licenses) Copyright(r io.Reader) (string, error) {
-	paras, err := parseDeb822(r)
+	paras, err := deb822.Parse(r)
 	if err != nil {
 		return NoAssertion, err
 	}
-	if len(paras) == 0 || !strings.Contains(paras[0].value("Format"), copyrightFormat) {
+	if len(paras) == 0 || !strings.Contains(paras[0].Value("Format"), copyrightFormat) {
 		return NoAssertion, nil
 	}
 	texts := map[string]string{}
 	for _, p := range paras[1:] {
-		if _, isFiles := p.get("Files"); isFiles {
+		if _, isFiles := p.Get("Files"); isFiles {
 			continue
 		}
-		if f, ok := p.get("License"); ok && f.First != "" {
+		if f, ok := p.Get("License"); ok && f.First != "" {
 			texts[strings.ToLower(f.First)] = strings.TrimSpace(strings.Join(f.More, "\n"))
 		}
 	}
 	// A Files paragraph may carry the text itself, under the synopsis.
 	for _, p := range paras[1:] {
-		if _, isFiles := p.get("Files"); isFiles {
-			if f, ok := p.get("License"); ok && len(f.More) > 0 && texts[strings.ToLower(f.First)] == "" {
+		if _, isFiles := p.Get("Files"); isFiles {
+			if f, ok := p.Get("License"); ok && len(f.More) > 0 && texts[strings.ToLower(f.First)] == "" {
 				texts[strings.ToLower(f.First)] = strings.TrimSpace(strings.Join(f.More, "\n"))
 			}
 		}
@@ -238,12 +239,12 @@ func (l *Licenses) Copyright(r io.Reader) (string, error) {
 		}
 	}
 	for _, p := range paras[1:] {
-		if _, isFiles := p.get("Files"); isFiles {
-			add(p.value("License"))
+		if _, isFiles := p.Get("Files"); isFiles {
+			add(p.Value("License"))
 		}
 	}
 	if len(exprs) == 0 {
-		add(paras[0].value("License")) // the header's summary, if no Files paragraph names one
+		add(paras[0].Value("License")) // the header's summary, if no Files paragraph names one
 	}
 	return joinAnd(exprs), nil
 }

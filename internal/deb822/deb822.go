@@ -1,4 +1,8 @@
-package sbom
+// Package deb822 reads Debian's control-file format (deb822): dpkg's
+// status file, a .deb's control fields, DEP-5 copyright files. The SBOM
+// reads copyright files with it and the bench reads the package cache's
+// control files.
+package deb822
 
 import (
 	"bufio"
@@ -6,43 +10,43 @@ import (
 	"strings"
 )
 
-// field is one field of a deb822 paragraph: its name as written, the value
+// Field is one field of a deb822 paragraph: its name as written, the value
 // of its first line and the continuation lines that follow (leading space
 // removed, "." lines turned into empty lines, as Debian Policy §5.1 says).
-type field struct {
+type Field struct {
 	Name  string
 	First string
 	More  []string
 }
 
-// paragraph is one deb822 paragraph: fields in file order.
-type paragraph []field
+// Paragraph is one deb822 paragraph: fields in file order.
+type Paragraph []Field
 
-// get returns the field called name (case-insensitively, as deb822 field
+// Get returns the field called name (case-insensitively, as deb822 field
 // names are), and whether it is there.
-func (p paragraph) get(name string) (field, bool) {
+func (p Paragraph) Get(name string) (Field, bool) {
 	for _, f := range p {
 		if strings.EqualFold(f.Name, name) {
 			return f, true
 		}
 	}
-	return field{}, false
+	return Field{}, false
 }
 
-// value returns the first line of field name, or "".
-func (p paragraph) value(name string) string {
-	f, _ := p.get(name)
+// Value returns the first line of field name, or "".
+func (p Paragraph) Value(name string) string {
+	f, _ := p.Get(name)
 	return f.First
 }
 
-// parseDeb822 reads deb822 paragraphs (dpkg's status file, DEP-5
+// Parse reads deb822 paragraphs (dpkg's status file, DEP-5
 // copyright files): fields "Name: value", continuation lines that start with
 // a space or tab, paragraphs separated by blank lines, "#" comment lines
 // skipped. It never fails on content: lines it cannot read are ignored, so
 // one odd copyright file cannot stop a build.
-func parseDeb822(r io.Reader) ([]paragraph, error) {
-	var out []paragraph
-	var cur paragraph
+func Parse(r io.Reader) ([]Paragraph, error) {
+	var out []Paragraph
+	var cur Paragraph
 	flush := func() {
 		if len(cur) > 0 {
 			out = append(out, cur)
@@ -71,7 +75,7 @@ func parseDeb822(r io.Reader) ([]paragraph, error) {
 			if !ok || name == "" || strings.ContainsAny(name, " \t") {
 				continue
 			}
-			cur = append(cur, field{Name: name, First: strings.TrimSpace(value)})
+			cur = append(cur, Field{Name: name, First: strings.TrimSpace(value)})
 		}
 	}
 	flush()
