@@ -120,8 +120,12 @@ func (b *build) stepSecurity(ctx context.Context, st *progress.Step) error {
 		}
 		st.Printf("audit rules %s (%d rules from %d files)", AuditRules, len(sec.audit), len(sec.auditFiles))
 	}
-	st.Printf("compiling %d SELinux modules into policy %q", len(sec.modules), b.spec.SELinux.Policy)
-	reused, err := policy.Install(ctx, b.tools, root, b.spec.SELinux.Policy, sec.modules, b.cache().Policies())
+	vers, err := policy.KernelVersion(b.img.Kernel)
+	if err != nil {
+		return err
+	}
+	st.Printf("compiling %d SELinux modules into policy %q (binary version %d, kernel %s)", len(sec.modules), b.spec.SELinux.Policy, vers, b.img.Kernel)
+	reused, err := policy.Install(ctx, b.tools, root, b.spec.SELinux.Policy, vers, sec.modules, b.cache().Policies())
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ var registry = []vmTest{
 		arches:     []string{"x86_64", "aarch64"},
 		timeout:    90 * time.Second,
 		ignition:   "minimal.ign",
-		guestTests: []string{"TestArchitecture", "TestUsrIsReadOnlyVerity", "TestRootGrown", "TestIgnitionVisible", "TestEtcUpToDate", "TestSSHHostKeys", "TestSELinuxMode", "TestSetIDPrograms", "TestNoPackageManager", "TestNoSELinuxDenials"},
+		guestTests: []string{"TestArchitecture", "TestUsrIsReadOnlyVerity", "TestRootGrown", "TestIgnitionVisible", "TestEtcUpToDate", "TestSSHHostKeys", "TestSELinuxMode", "TestPolicyVersion", "TestSetIDPrograms", "TestNoPackageManager", "TestNoSELinuxDenials"},
 		guestArgs: func(e *env, r *run) []string {
 			last, mount := e.manifest.Layout.Get(layout.Root), "/"
 			if d := e.manifest.Layout.Find(layout.Docker); d != nil {

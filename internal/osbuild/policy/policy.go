@@ -7,6 +7,10 @@
 // semodule rebuilds the whole policy (about 5 s, a third of a warm build),
 // so what it writes is kept in the cache under a key of everything it
 // reads; a build with the same store, modules and semodule restores it.
+//
+// The compiled policy is written at the binary version the image's kernel
+// loads (KernelVersion), not at the newest one semodule knows: libselinux
+// converts a newer file in PID 1 at every boot before anything else runs.
 package policy
 
 import (
@@ -17,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,14 +46,96 @@ func written(policy string) []string {
 	return []string{filepath.Join("var/lib/selinux", policy), filepath.Join("etc/selinux", policy)}
 }
 
+// SemanageConf is libsemanage's configuration in the image: semodule run
+// with -p reads the image's own, and so does any semodule run on the node.
+const SemanageConf = "etc/selinux/semanage.conf"
+
+// KernelVersion is the highest binary policy version a kernel release
+// (uname -r, "6.12.118+deb13-amd64") loads. Kernels tell it at run time
+// (/sys/fs/selinux/policyvers); the build has only the release, so this is
+// the kernel's history: 34 (conditional extended permissions) since 6.13,
+// 33 (compact filename transitions) in the kernels before it back to 5.10.
+// Older kernels are refused rather than guessed at.
+func KernelVersion(release string) (int, error) {
+	var major, minor int
+	parts := strings.SplitN(release, ".", 3)
+	if len(parts) >= 2 {
+		major, _ = strconv.Atoi(parts[0])
+		minor, _ = strconv.Atoi(strings.TrimFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
+	}
+	switch v := major*1000 + minor; {
+	case major == 0:
+		return 0, fmt.Errorf("kernel release %q: not major.minor.patch", release)
+	case v >= 6013:
+		return 34, nil
+	case v >= 5010:
+		return 33, nil
+	default:
+		return 0, fmt.Errorf("kernel release %q: older than 5.10, its SELinux policy version is not known to Bulwark", release)
+	}
+}
+
+// versionComment is written above the policy-version line.
+const versionComment = "# Bulwark: the binary version the image's kernel loads, so PID 1 does not convert a newer one at every boot."
+
+// setVersion makes semanage.conf in root ask for binary policy version
+// vers, replacing any policy-version line the package shipped (or an
+// earlier call wrote: the result depends on vers alone).
+func setVersion(root string, vers int) error {
+	p := filepath.Join(root, SemanageConf)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Errorf("setting the policy version: %w", err)
+	}
+	var out []string
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if k, _, ok := strings.Cut(l, "="); (ok && strings.TrimSpace(k) == "policy-version") || l == versionComment {
+			continue
+		}
+		out = append(out, l)
+	}
+	out = append(out, versionComment, "policy-version = "+strconv.Itoa(vers), "")
+	return os.WriteFile(p, []byte(strings.Join(out, "\n")), 0o644)
+}
+
+// keepVersion removes every compiled policy file of policy in root but
+// the one of version vers, and fails if that one is missing: libselinux
+// loads the highest version it finds, converting it if the kernel needs.
+func keepVersion(root, policy string, vers int) error {
+	dir := filepath.Join(root, "etc/selinux", policy, "policy")
+	files, err := filepath.Glob(filepath.Join(dir, "policy.*"))
+	if err != nil {
+		return err
+	}
+	want := filepath.Join(dir, "policy."+strconv.Itoa(vers))
+	found := false
+	for _, f := range files {
+		if f == want {
+			found = true
+			continue
+		}
+		if err := os.Remove(f); err != nil {
+			return err
+		}
+	}
+	if !found {
+		return fmt.Errorf("semodule wrote no %s (asked for version %d in %s)", filepath.Join("/etc/selinux", policy, "policy", filepath.Base(want)), vers, "/"+SemanageConf)
+	}
+	return nil
+}
+
 // Install compiles modules (host paths, already read by selinux.ParseFile
 // when the build was validated) into policy's store in root, rebuilding the
-// policy once for all of them. With cache set (a directory of cached
-// policies), a policy compiled before from the same inputs is restored
-// instead, and a new one is stored; reused says which happened.
-func Install(ctx context.Context, tools, root, policy string, modules []string, cache string) (reused bool, err error) {
+// policy once for all of them, as binary version vers (KernelVersion of the
+// image's kernel). With cache set (a directory of cached policies), a
+// policy compiled before from the same inputs is restored instead, and a
+// new one is stored; reused says which happened.
+func Install(ctx context.Context, tools, root, policy string, vers int, modules []string, cache string) (reused bool, err error) {
 	if len(modules) == 0 {
 		return false, nil
+	}
+	if err := setVersion(root, vers); err != nil {
+		return false, err
 	}
 	var entry string
 	if cache != "" {
@@ -60,10 +147,16 @@ func Install(ctx context.Context, tools, root, policy string, modules []string, 
 		if cachedir.Complete(entry) {
 			now := time.Now()
 			os.Chtimes(entry, now, now) // best effort: only decides what pruning keeps
-			return true, copyTrees(ctx, entry, root, policy)
+			if err := copyTrees(ctx, entry, root, policy); err != nil {
+				return false, err
+			}
+			return true, keepVersion(root, policy, vers)
 		}
 	}
 	if err := compile(ctx, tools, root, policy, modules); err != nil {
+		return false, err
+	}
+	if err := keepVersion(root, policy, vers); err != nil {
 		return false, err
 	}
 	if entry == "" {
@@ -89,7 +182,13 @@ func Install(ctx context.Context, tools, root, policy string, modules []string, 
 // the modules, the priority and the tool root (its directory name carries
 // the tool root's own key, so another semodule is another key).
 func key(tools, root, policy string, modules []string) (string, error) {
-	lines := []string{"policy v1", "priority " + Priority, "tools " + filepath.Base(tools), "policy " + policy}
+	lines := []string{"policy v2", "priority " + Priority, "tools " + filepath.Base(tools), "policy " + policy}
+	conf, err := os.ReadFile(filepath.Join(root, SemanageConf))
+	if err != nil {
+		return "", fmt.Errorf("SELinux policy cache key: %w", err)
+	}
+	confSum := sha256.Sum256(conf)
+	lines = append(lines, SemanageConf+" "+hex.EncodeToString(confSum[:]))
 	for _, t := range append(written(policy), filepath.Join("usr/share/selinux", policy)) {
 		d, err := treedigest.Digest(filepath.Join(root, t))
 		if err != nil {

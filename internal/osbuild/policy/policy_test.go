@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +32,7 @@ func image(t *testing.T, store string) string {
 		"var/lib/selinux/default/active/policy.kern": store,
 		"etc/selinux/default/policy/policy.33":       "compiled",
 		"usr/share/selinux/default/base.pp":          "base",
+		SemanageConf:                                 "module-store = direct\n",
 	})
 	return root
 }
@@ -49,6 +52,13 @@ func TestKeyNamesEveryInput(t *testing.T) {
 	changed := map[string]func() (string, error){
 		"another store":     func() (string, error) { return key("/c/tools/amd64-1", image(t, "store2"), "default", []string{mod}) },
 		"another tool root": func() (string, error) { return key("/c/tools/amd64-2", image(t, "store"), "default", []string{mod}) },
+		"another semanage.conf": func() (string, error) {
+			root := image(t, "store")
+			if err := setVersion(root, 34); err != nil {
+				return "", err
+			}
+			return key("/c/tools/amd64-1", root, "default", []string{mod})
+		},
 		"another module": func() (string, error) {
 			other := filepath.Join(t.TempDir(), "bulwark.cil")
 			os.WriteFile(other, []byte("(type b)"), 0o644)
@@ -70,6 +80,11 @@ func TestKeyNamesEveryInput(t *testing.T) {
 // trees, without running semodule (no tool root here: a miss would fail).
 func TestInstallRestoresCachedPolicy(t *testing.T) {
 	root := image(t, "store")
+	// Install writes the version into semanage.conf before it computes
+	// the key; the entry is stored under the key of that file.
+	if err := setVersion(root, 33); err != nil {
+		t.Fatal(err)
+	}
 	mod := filepath.Join(t.TempDir(), "bulwark.cil")
 	os.WriteFile(mod, []byte("(type a)"), 0o644)
 	cache := t.TempDir()
@@ -87,7 +102,7 @@ func TestInstallRestoresCachedPolicy(t *testing.T) {
 	if err := cachedir.Finish(tmp, entry); err != nil {
 		t.Fatal(err)
 	}
-	reused, err := Install(context.Background(), "/nonexistent/tools", root, "default", []string{mod}, cache)
+	reused, err := Install(context.Background(), "/nonexistent/tools", root, "default", 33, []string{mod}, cache)
 	if err != nil || !reused {
 		t.Fatalf("Install = %v, %v; want a reuse", reused, err)
 	}
@@ -128,5 +143,78 @@ func TestPruneKeepsTheNewest(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cache, "mls-z")); err != nil {
 		t.Error("another policy's entry was pruned")
+	}
+}
+
+func TestKernelVersion(t *testing.T) {
+	for _, c := range []struct {
+		release string
+		want    int
+		err     bool
+	}{
+		{"6.12.118+deb13-amd64", 33, false},
+		{"6.12.118+deb13-arm64", 33, false},
+		{"6.13.0", 34, false},
+		{"6.17.7+deb14-amd64", 34, false},
+		{"7.0.1", 34, false},
+		{"5.10.0-30-amd64", 33, false},
+		{"4.19.0-27-amd64", 0, true},
+		{"amd64", 0, true},
+		{"", 0, true},
+	} {
+		got, err := KernelVersion(c.release)
+		if (err != nil) != c.err || got != c.want {
+			t.Errorf("KernelVersion(%q) = %d, %v; want %d (error %v)", c.release, got, err, c.want, c.err)
+		}
+	}
+}
+
+// setVersion replaces a shipped policy-version line and keeps the rest.
+func TestSetVersion(t *testing.T) {
+	root := t.TempDir()
+	tree(t, root, map[string]string{SemanageConf: "module-store = direct\nexpand-check=0\npolicy-version=31\n"})
+	if err := setVersion(root, 33); err != nil {
+		t.Fatal(err)
+	}
+	once, _ := os.ReadFile(filepath.Join(root, SemanageConf))
+	if err := setVersion(root, 33); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(root, SemanageConf))
+	if string(b) != string(once) {
+		t.Errorf("a second setVersion changed the file:\n%s\nthen\n%s", once, b)
+	}
+	var versions []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "policy-version") {
+			versions = append(versions, l)
+		}
+	}
+	if !slices.Equal(versions, []string{"policy-version = 33"}) || !strings.Contains(string(b), "module-store = direct\nexpand-check=0\n") {
+		t.Errorf("semanage.conf =\n%s\nwant the other lines kept and one policy-version = 33", b)
+	}
+	if err := setVersion(t.TempDir(), 33); err == nil {
+		t.Error("no semanage.conf: no error")
+	}
+}
+
+// keepVersion leaves only the kernel's version, which libselinux then
+// loads as it is, and fails when semodule did not write it.
+func TestKeepVersion(t *testing.T) {
+	root := t.TempDir()
+	tree(t, root, map[string]string{
+		"etc/selinux/default/policy/policy.33": "v33",
+		"etc/selinux/default/policy/policy.34": "v34 from the package's postinst",
+	})
+	if err := keepVersion(root, "default", 33); err != nil {
+		t.Fatal(err)
+	}
+	left, _ := filepath.Glob(filepath.Join(root, "etc/selinux/default/policy/*"))
+	if len(left) != 1 || filepath.Base(left[0]) != "policy.33" {
+		t.Errorf("left %v; want policy.33 alone", left)
+	}
+	err := keepVersion(root, "default", 34)
+	if err == nil || !strings.Contains(err.Error(), "/etc/selinux/default/policy/policy.34") || !strings.Contains(err.Error(), "/etc/selinux/semanage.conf") {
+		t.Errorf("keepVersion(34) with policy.33 only = %v; want an error naming policy.34 and semanage.conf", err)
 	}
 }

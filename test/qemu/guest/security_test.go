@@ -11,6 +11,7 @@ import (
 
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -112,6 +113,39 @@ func TestSELinuxMode(t *testing.T) {
 	}
 	out, _ := exec.Command("getenforce").CombinedOutput()
 	t.Logf("getenforce: %s", bytes.TrimSpace(out))
+}
+
+// TestPolicyVersion checks that the image ships its compiled SELinux
+// policy at the version the running kernel loads and at no other: with a
+// newer file only, libselinux converts it in PID 1 at every boot (about
+// half a second of an emulated boot, before anything else runs).
+func TestPolicyVersion(t *testing.T) {
+	b, err := os.ReadFile("/sys/fs/selinux/policyvers")
+	if err != nil {
+		t.Fatalf("SELinux not active: %v", err)
+	}
+	kernel := strings.TrimSpace(string(b))
+	cfg, err := os.ReadFile("/etc/selinux/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policy string
+	for _, l := range strings.Split(string(cfg), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "SELINUXTYPE="); ok {
+			policy = strings.TrimSpace(v)
+		}
+	}
+	if policy == "" {
+		t.Fatalf("/etc/selinux/config names no SELINUXTYPE:\n%s", cfg)
+	}
+	files, err := filepath.Glob(filepath.Join("/etc/selinux", policy, "policy", "policy.*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join("/etc/selinux", policy, "policy", "policy."+kernel)
+	if len(files) != 1 || files[0] != want {
+		t.Errorf("compiled policies %v; want %s alone (the kernel loads version %s)", files, want, kernel)
+	}
 }
 
 // labelRE is a confined container's label: container_t (svirt_lxc_net_t is
