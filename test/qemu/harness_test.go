@@ -20,6 +20,7 @@ import (
 
 	"github.com/bulwark/bulwark/internal/arch"
 	"github.com/bulwark/bulwark/internal/audit"
+	"github.com/bulwark/bulwark/internal/imagespec"
 	"github.com/bulwark/bulwark/internal/manifest"
 	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
 	"github.com/bulwark/bulwark/internal/qemu"
@@ -40,6 +41,8 @@ type env struct {
 	kvm      bool // qemu.Accel's decision, made once for the whole run
 	image    string
 	manifest *manifest.Image
+	// spec is the image's spec (-spec), nil without the flag.
+	spec     *imagespec.Spec
 	guestBin string
 	// guestTests are the Test functions that guestBin holds.
 	guestTests []string
@@ -64,6 +67,11 @@ func setup(t testing.TB) *env {
 		e.image = q
 	}
 	var err error
+	if *specFlag != "" {
+		if e.spec, err = imagespec.Load(*specFlag); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if e.manifest, err = manifest.ForImage(*imagePath); err != nil {
 		t.Fatal(err)
 	}

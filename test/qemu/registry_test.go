@@ -31,16 +31,20 @@ var registry = []vmTest{
 		arches:     []string{"x86_64", "aarch64"},
 		timeout:    90 * time.Second,
 		ignition:   "minimal.ign",
-		guestTests: []string{"TestArchitecture", "TestUsrIsReadOnlyVerity", "TestRootGrown", "TestIgnitionVisible", "TestEtcUpToDate", "TestSSHHostKeys", "TestSELinuxMode", "TestPolicyVersion", "TestSetIDPrograms", "TestNoPackageManager", "TestNoSELinuxDenials"},
+		guestTests: []string{"TestArchitecture", "TestUsrIsReadOnlyVerity", "TestRootGrown", "TestIgnitionVisible", "TestEtcUpToDate", "TestVendorUnits", "TestSSHHostKeys", "TestSELinuxMode", "TestPolicyVersion", "TestSetIDPrograms", "TestNoPackageManager", "TestNoSELinuxDenials"},
 		guestArgs: func(e *env, r *run) []string {
 			last, mount := e.manifest.Layout.Get(layout.Root), "/"
 			if d := e.manifest.Layout.Find(layout.Docker); d != nil {
 				last, mount = d, nodepaths.DockerRoot
 			}
-			return []string{"-selinux-mode", selinuxMode(e),
+			args := []string{"-selinux-mode", selinuxMode(e),
 				"-min-root-bytes", strconv.FormatInt(last.Size, 10), "-grown-mount", mount,
 				"-ignition-sha256", sha256File(filepath.Join(e.repo, "test/qemu/testdata/minimal.ign")),
 			}
+			if e.spec != nil { // without -spec, TestVendorUnits fails: it has no units to check
+				args = append(args, "-enabled-units", strings.Join(e.spec.Units.Enable, ","), "-masked-units", strings.Join(e.spec.Units.Mask, ","))
+			}
+			return args
 		},
 		host: checkSSHBanner,
 	},

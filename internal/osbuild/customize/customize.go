@@ -1,7 +1,7 @@
 // Package customize turns an installed Debian rootfs into a Bulwark image
 // tree: it lays the spec's overlays over it, writes the files osbuild owns
 // (fstab, SELinux config, os-release fields), enables, disables and masks
-// units, and removes per-machine and per-build state (SSH host keys,
+// units (what it enables and masks in /usr, vendor.go), and removes per-machine and per-build state (SSH host keys,
 // machine-id, logs, apt lists) so that every node is unique at first boot
 // and every build of the same inputs is byte-identical.
 package customize
@@ -100,17 +100,8 @@ func Apply(ctx context.Context, o Options) error {
 	if err := addOSRelease(filepath.Join(o.Root, "usr/lib/os-release"), o.OSRelease); err != nil {
 		return err
 	}
-	for _, verb := range []struct {
-		name  string
-		units []string
-	}{{"enable", o.Enable}, {"disable", o.Disable}, {"mask", o.Mask}} {
-		if len(verb.units) == 0 {
-			continue
-		}
-		args := append([]string{"--root=" + o.Root, "--no-reload", verb.name}, verb.units...)
-		if err := runlog.Run(ctx, runlog.Cmd{Name: "systemctl", Args: args}); err != nil {
-			return fmt.Errorf("systemctl %s: %w", verb.name, err)
-		}
+	if err := setUnits(ctx, o.Root, o.Enable, o.Disable, o.Mask); err != nil {
+		return err
 	}
 	if o.Tools != "" {
 		if err := sysusers(ctx, o.Tools, o.Root); err != nil {
@@ -121,6 +112,45 @@ func Apply(ctx context.Context, o Options) error {
 		return err
 	}
 	return ClampTimes(o.Root, o.Epoch)
+}
+
+// setUnits enables, disables and masks units in root with systemctl, then
+// moves what it enabled and masked to /usr (vendor.go).
+func setUnits(ctx context.Context, root string, enable, disable, mask []string) error {
+	before, err := unitLinks(root)
+	if err != nil {
+		return err
+	}
+	for _, verb := range []struct {
+		name  string
+		units []string
+		after func() error
+	}{
+		// vendor.go: what the spec enables and masks goes to /usr.
+		{"enable", enable, func() error {
+			after, err := unitLinks(root)
+			if err != nil {
+				return err
+			}
+			return moveEnabled(root, before, after, enable)
+		}},
+		{"disable", disable, nil},
+		{"mask", mask, func() error { return moveMasks(root, mask) }},
+	} {
+		if len(verb.units) == 0 {
+			continue
+		}
+		args := append([]string{"--root=" + root, "--no-reload", verb.name}, verb.units...)
+		if err := runlog.Run(ctx, runlog.Cmd{Name: "systemctl", Args: args}); err != nil {
+			return fmt.Errorf("systemctl %s: %w", verb.name, err)
+		}
+		if verb.after != nil {
+			if err := verb.after(); err != nil {
+				return fmt.Errorf("systemctl %s: %w", verb.name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // removeMachineState deletes what must differ per node or per build run.

@@ -186,3 +186,54 @@ func TestEtcUpToDate(t *testing.T) {
 		}
 	}
 }
+
+var (
+	enabledUnits = flag.String("enabled-units", "", "units the spec enables, comma-separated: their links must be in /usr")
+	maskedUnits  = flag.String("masked-units", "", "units the spec masks, comma-separated: masked from /usr")
+)
+
+// TestVendorUnits checks that what the spec enables and masks is in
+// /usr/lib/systemd/system, which every update replaces, and not in /etc,
+// which a node keeps across updates: a unit a later image enables or
+// masks must take effect on nodes updated to it too.
+func TestVendorUnits(t *testing.T) {
+	if *enabledUnits == "" {
+		t.Fatal("-enabled-units not given (the harness passes the spec's units.enable)")
+	}
+	for _, u := range strings.Split(*enabledUnits, ",") {
+		var inUsr []string
+		for _, dir := range []string{"/usr/lib/systemd/system", "/etc/systemd/system"} {
+			links, _ := filepath.Glob(filepath.Join(dir, "*.wants", u))
+			req, _ := filepath.Glob(filepath.Join(dir, "*.requires", u))
+			links = append(links, req...)
+			if dir == "/etc/systemd/system" && len(links) > 0 {
+				t.Errorf("%s: enabled in /etc (%v), which updates do not replace", u, links)
+			}
+			if dir == "/usr/lib/systemd/system" {
+				inUsr = links
+			}
+		}
+		if len(inUsr) == 0 {
+			t.Errorf("%s: no .wants or .requires link in /usr/lib/systemd/system", u)
+		}
+		state, _ := exec.Command("systemctl", "is-enabled", u).Output()
+		t.Logf("%s: %v; systemctl is-enabled: %s", u, inUsr, strings.TrimSpace(string(state)))
+		for _, l := range inUsr {
+			if _, err := os.Stat(l); err != nil {
+				t.Errorf("%s: %s does not resolve: %v", u, l, err)
+			}
+		}
+	}
+	for _, u := range strings.Split(*maskedUnits, ",") {
+		if u == "" {
+			continue
+		}
+		if target, err := os.Readlink(filepath.Join("/usr/lib/systemd/system", u)); err != nil || target != "/dev/null" {
+			t.Errorf("%s: /usr/lib/systemd/system/%s -> %q, %v; want -> /dev/null", u, u, target, err)
+		}
+		out, err := exec.Command("systemctl", "show", "-P", "LoadState", u).Output()
+		if state := strings.TrimSpace(string(out)); err != nil || state != "masked" {
+			t.Errorf("%s: LoadState %q, %v; want masked", u, state, err)
+		}
+	}
+}
