@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bulwark/bulwark/internal/testtree"
 )
 
 // TestSetUnitsVendorsWhatTheSpecSets runs the real systemctl --root on a
@@ -20,7 +22,7 @@ func TestSetUnitsVendorsWhatTheSpecSets(t *testing.T) {
 	}
 	root := t.TempDir()
 	install := "[Unit]\nDescription=x\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
-	tree(t, root, map[string]string{
+	testtree.Write(t, root, map[string]string{
 		"usr/lib/systemd/system/a.service":         "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\nAlso=b.socket\nAlias=alias-a.service\n",
 		"usr/lib/systemd/system/b.socket":          "[Socket]\nListenStream=/run/b\n[Install]\nWantedBy=sockets.target\n",
 		"usr/lib/systemd/system/c.service":         install,
@@ -75,7 +77,7 @@ func TestSetUnitsVendorsWhatTheSpecSets(t *testing.T) {
 // moveMasks refuses a mask that is not systemctl's link to /dev/null.
 func TestMoveMasksRefusesOtherLinks(t *testing.T) {
 	root := t.TempDir()
-	tree(t, root, map[string]string{"usr/lib/systemd/system/m.timer": "[Timer]\n"})
+	testtree.Write(t, root, map[string]string{"usr/lib/systemd/system/m.timer": "[Timer]\n"})
 	link(t, root, "etc/systemd/system/m.timer", "/usr/lib/systemd/system/other.timer")
 	if err := moveMasks(root, []string{"m.timer"}); err == nil {
 		t.Error("no error for a mask link that is not to /dev/null")
@@ -98,18 +100,4 @@ func link(t *testing.T, root, rel, target string) {
 
 func containsLine(s, line string) bool {
 	return slices.Contains(strings.Split(strings.TrimSpace(s), "\n"), line)
-}
-
-// tree writes files (path relative to root → content) under root.
-func tree(t *testing.T, root string, files map[string]string) {
-	t.Helper()
-	for p, c := range files {
-		f := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(f, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }

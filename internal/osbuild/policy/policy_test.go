@@ -10,25 +10,12 @@ import (
 	"time"
 
 	"github.com/bulwark/bulwark/internal/osbuild/cachedir"
+	"github.com/bulwark/bulwark/internal/testtree"
 )
-
-// tree writes files (path relative to dir → content) under dir.
-func tree(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for p, c := range files {
-		f := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(f, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 func image(t *testing.T, store string) string {
 	root := t.TempDir()
-	tree(t, root, map[string]string{
+	testtree.Write(t, root, map[string]string{
 		"var/lib/selinux/default/active/policy.kern": store,
 		"etc/selinux/default/policy/policy.33":       "compiled",
 		"usr/share/selinux/default/base.pp":          "base",
@@ -40,7 +27,7 @@ func image(t *testing.T, store string) string {
 func TestKeyNamesEveryInput(t *testing.T) {
 	mods := t.TempDir()
 	mod := filepath.Join(mods, "bulwark.cil")
-	tree(t, mods, map[string]string{"bulwark.cil": "(type a)"})
+	testtree.Write(t, mods, map[string]string{"bulwark.cil": "(type a)"})
 	base, err := key("/c/tools/amd64-1", image(t, "store"), "default", []string{mod})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +81,7 @@ func TestInstallRestoresCachedPolicy(t *testing.T) {
 	}
 	entry := filepath.Join(cache, "default-"+k)
 	tmp, _ := cachedir.Begin(entry)
-	tree(t, tmp, map[string]string{
+	testtree.Write(t, tmp, map[string]string{
 		"var/lib/selinux/default/active/policy.kern":             "store with bulwark",
 		"var/lib/selinux/default/active/modules/400/bulwark/cil": "(type a)",
 		"etc/selinux/default/policy/policy.33":                   "compiled with bulwark",
@@ -172,7 +159,7 @@ func TestKernelVersion(t *testing.T) {
 // setVersion replaces a shipped policy-version line and keeps the rest.
 func TestSetVersion(t *testing.T) {
 	root := t.TempDir()
-	tree(t, root, map[string]string{SemanageConf: "module-store = direct\nexpand-check=0\npolicy-version=31\n"})
+	testtree.Write(t, root, map[string]string{SemanageConf: "module-store = direct\nexpand-check=0\npolicy-version=31\n"})
 	if err := setVersion(root, 33); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +189,7 @@ func TestSetVersion(t *testing.T) {
 // loads as it is, and fails when semodule did not write it.
 func TestKeepVersion(t *testing.T) {
 	root := t.TempDir()
-	tree(t, root, map[string]string{
+	testtree.Write(t, root, map[string]string{
 		"etc/selinux/default/policy/policy.33": "v33",
 		"etc/selinux/default/policy/policy.34": "v34 from the package's postinst",
 	})
