@@ -1,7 +1,6 @@
 // Package deb822 reads Debian's control-file format (deb822): dpkg's
-// status file, a .deb's control fields, DEP-5 copyright files. The SBOM
-// reads copyright files with it and the bench reads the package cache's
-// control files.
+// status file (internal/dpkgstatus), a .deb's control fields (the bench's
+// package cache), DEP-5 copyright files (the SBOM's licenses).
 package deb822
 
 import (

@@ -6,7 +6,6 @@
 package dpkgstatus
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,8 @@ import (
 	"strings"
 
 	"pault.ag/go/debian/dependency"
+
+	"github.com/bulwark/bulwark/internal/deb822"
 )
 
 // Path is the status file's path in a tree.
@@ -38,65 +39,43 @@ type Package struct {
 // (not those removed with their configuration left, or half-installed).
 // dpkg writes every field this reads on one line.
 func Read(r io.Reader) (map[string]*Package, error) {
-	out := map[string]*Package{}
-	var cur *Package
-	var status string
-	var errs []error
-	flush := func() {
-		if cur != nil && cur.Name != "" && strings.HasSuffix(status, " installed") {
-			out[cur.Name] = cur
-		}
-		cur, status = &Package{}, ""
+	paras, err := deb822.Parse(r)
+	if err != nil {
+		return nil, err
 	}
-	flush()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if l == "" {
-			flush()
+	out := map[string]*Package{}
+	var errs []error
+	for _, para := range paras {
+		p := &Package{
+			Name: para.Value("Package"), Version: para.Value("Version"), Architecture: para.Value("Architecture"),
+			Source: para.Value("Source"), Essential: para.Value("Essential") == "yes",
+		}
+		if p.Name == "" || !strings.HasSuffix(para.Value("Status"), " installed") {
 			continue
 		}
-		k, v, ok := strings.Cut(l, ":")
-		if !ok || strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t") {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		switch k {
-		case "Package":
-			cur.Name = v
-		case "Version":
-			cur.Version = v
-		case "Architecture":
-			cur.Architecture = v
-		case "Source":
-			cur.Source = v
-		case "Status":
-			status = v
-		case "Essential":
-			cur.Essential = v == "yes"
-		case "Pre-Depends", "Depends", "Recommends", "Provides":
-			d, err := dependency.Parse(v)
+		for _, f := range para { // in the file's order, as dpkg wrote them
+			k := f.Name
+			if k != "Pre-Depends" && k != "Depends" && k != "Recommends" && k != "Provides" {
+				continue
+			}
+			d, err := dependency.Parse(f.First)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("package %s: %s: %w", cur.Name, k, err))
+				errs = append(errs, fmt.Errorf("package %s: %s: %w", p.Name, k, err))
 				continue
 			}
 			for _, rel := range d.Relations {
 				var alt []string
-				for _, p := range rel.Possibilities {
-					alt = append(alt, p.Name)
+				for _, poss := range rel.Possibilities {
+					alt = append(alt, poss.Name)
 				}
 				if k == "Provides" {
-					cur.Provides = append(cur.Provides, alt...)
+					p.Provides = append(p.Provides, alt...)
 				} else {
-					cur.Relations = append(cur.Relations, alt)
+					p.Relations = append(p.Relations, alt)
 				}
 			}
 		}
-	}
-	flush()
-	if err := sc.Err(); err != nil {
-		return nil, err
+		out[p.Name] = p
 	}
 	return out, errors.Join(errs...)
 }
