@@ -1,9 +1,10 @@
 // Package customize turns an installed Debian rootfs into a Bulwark image
 // tree: it lays the spec's overlays over it, writes the files osbuild owns
 // (fstab, SELinux config, os-release fields), enables, disables and masks
-// units (what it enables and masks in /usr, vendor.go), and removes per-machine and per-build state (SSH host keys,
-// machine-id, logs, apt lists) so that every node is unique at first boot
-// and every build of the same inputs is byte-identical.
+// units (what it enables and masks in /usr, vendor.go), and removes
+// per-machine and per-build state (SSH host keys, machine-id, logs, apt
+// lists) so that every node is unique at first boot and every build of the
+// same inputs is byte-identical.
 package customize
 
 import (
@@ -114,41 +115,40 @@ func Apply(ctx context.Context, o Options) error {
 	return ClampTimes(o.Root, o.Epoch)
 }
 
-// setUnits enables, disables and masks units in root with systemctl, then
+// setUnits enables, disables and masks units in root with systemctl, and
 // moves what it enabled and masked to /usr (vendor.go).
 func setUnits(ctx context.Context, root string, enable, disable, mask []string) error {
 	before, err := unitLinks(root)
 	if err != nil {
 		return err
 	}
-	for _, verb := range []struct {
-		name  string
-		units []string
-		after func() error
-	}{
-		// vendor.go: what the spec enables and masks goes to /usr.
-		{"enable", enable, func() error {
-			after, err := unitLinks(root)
-			if err != nil {
-				return err
-			}
-			return moveEnabled(root, before, after, enable)
-		}},
-		{"disable", disable, nil},
-		{"mask", mask, func() error { return moveMasks(root, mask) }},
-	} {
-		if len(verb.units) == 0 {
-			continue
-		}
-		args := append([]string{"--root=" + root, "--no-reload", verb.name}, verb.units...)
-		if err := runlog.Run(ctx, runlog.Cmd{Name: "systemctl", Args: args}); err != nil {
-			return fmt.Errorf("systemctl %s: %w", verb.name, err)
-		}
-		if verb.after != nil {
-			if err := verb.after(); err != nil {
-				return fmt.Errorf("systemctl %s: %w", verb.name, err)
-			}
-		}
+	if err := systemctl(ctx, root, "enable", enable); err != nil {
+		return err
+	}
+	after, err := unitLinks(root)
+	if err != nil {
+		return err
+	}
+	if err := moveEnabled(root, before, after, enable); err != nil {
+		return err
+	}
+	if err := systemctl(ctx, root, "disable", disable); err != nil {
+		return err
+	}
+	if err := systemctl(ctx, root, "mask", mask); err != nil {
+		return err
+	}
+	return moveMasks(root, mask)
+}
+
+// systemctl runs `systemctl --root=root verb units...`, if there are units.
+func systemctl(ctx context.Context, root, verb string, units []string) error {
+	if len(units) == 0 {
+		return nil
+	}
+	args := append([]string{"--root=" + root, "--no-reload", verb}, units...)
+	if err := runlog.Run(ctx, runlog.Cmd{Name: "systemctl", Args: args}); err != nil {
+		return fmt.Errorf("systemctl %s: %w", verb, err)
 	}
 	return nil
 }
