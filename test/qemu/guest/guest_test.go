@@ -201,28 +201,20 @@ func TestVendorUnits(t *testing.T) {
 		t.Fatal("-enabled-units not given (the harness passes the spec's units.enable)")
 	}
 	for _, u := range strings.Split(*enabledUnits, ",") {
-		var inUsr []string
-		for _, dir := range []string{"/usr/lib/systemd/system", "/etc/systemd/system"} {
-			links, _ := filepath.Glob(filepath.Join(dir, "*.wants", u))
-			req, _ := filepath.Glob(filepath.Join(dir, "*.requires", u))
-			links = append(links, req...)
-			if dir == "/etc/systemd/system" && len(links) > 0 {
-				t.Errorf("%s: enabled in /etc (%v), which updates do not replace", u, links)
-			}
-			if dir == "/usr/lib/systemd/system" {
-				inUsr = links
-			}
+		if inEtc := enablementLinks("/etc/systemd/system", u); len(inEtc) > 0 {
+			t.Errorf("%s: enabled in /etc (%v), which updates do not replace", u, inEtc)
 		}
+		inUsr := enablementLinks("/usr/lib/systemd/system", u)
 		if len(inUsr) == 0 {
 			t.Errorf("%s: no .wants or .requires link in /usr/lib/systemd/system", u)
 		}
-		state, _ := exec.Command("systemctl", "is-enabled", u).Output()
-		t.Logf("%s: %v; systemctl is-enabled: %s", u, inUsr, strings.TrimSpace(string(state)))
 		for _, l := range inUsr {
 			if _, err := os.Stat(l); err != nil {
 				t.Errorf("%s: %s does not resolve: %v", u, l, err)
 			}
 		}
+		state, _ := exec.Command("systemctl", "is-enabled", u).Output()
+		t.Logf("%s: %v; systemctl is-enabled: %s", u, inUsr, strings.TrimSpace(string(state)))
 	}
 	for _, u := range strings.Split(*maskedUnits, ",") {
 		if u == "" {
@@ -236,4 +228,12 @@ func TestVendorUnits(t *testing.T) {
 			t.Errorf("%s: LoadState %q, %v; want masked", u, state, err)
 		}
 	}
+}
+
+// enablementLinks are unit's links in dir's .wants and .requires
+// directories: where enabling it put them.
+func enablementLinks(dir, unit string) []string {
+	links, _ := filepath.Glob(filepath.Join(dir, "*.wants", unit))
+	req, _ := filepath.Glob(filepath.Join(dir, "*.requires", unit))
+	return append(links, req...)
 }
