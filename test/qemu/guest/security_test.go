@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bulwark/bulwark/internal/osbuild/labels"
 )
 
 var (
@@ -129,14 +131,9 @@ func TestPolicyVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var policy string
-	for _, l := range strings.Split(string(cfg), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "SELINUXTYPE="); ok {
-			policy = strings.TrimSpace(v)
-		}
-	}
-	if policy == "" {
-		t.Fatalf("/etc/selinux/config names no SELINUXTYPE:\n%s", cfg)
+	policy, err := labels.ParseConfig(cfg)
+	if err != nil {
+		t.Fatalf("/etc/selinux/config: %v:\n%s", err, cfg)
 	}
 	files, err := filepath.Glob(filepath.Join("/etc/selinux", policy, "policy", "policy.*"))
 	if err != nil {
