@@ -98,7 +98,7 @@ type ExtraDisk struct {
 // nothing on disk, so it can be tested against golden files.
 func Command(c Config) (string, []string, error) {
 	bin := "qemu-system-" + c.Arch
-	args, err := machineArgs(c.Arch, c.KVM)
+	args, err := MachineArgs(c.Arch, c.KVM)
 	if err != nil {
 		return "", nil, err
 	}
@@ -171,10 +171,11 @@ func Command(c Config) (string, []string, error) {
 	return bin, args, nil
 }
 
-// machineArgs chooses the machine, accelerator and CPU for arch: the part
+// MachineArgs chooses the machine, accelerator and CPU for arch: the part
 // of the command line that the KVM probe (accel.go) must share with every
-// VM, so the probe tries exactly what the VMs will run.
-func machineArgs(arch string, kvm bool) ([]string, error) {
+// VM, so the probe tries exactly what the VMs will run. The bench records
+// it, since what the emulated CPU claims moves boot figures (ERMS below).
+func MachineArgs(arch string, kvm bool) ([]string, error) {
 	switch arch {
 	case "x86_64":
 		if kvm {
@@ -212,7 +213,7 @@ func machineArgs(arch string, kvm bool) ([]string, error) {
 // network, the serial console on stdout. With no disk the firmware ends in
 // its boot manager, which says so on the console.
 func ProbeCommand(arch string, fw Firmware, vars string) (string, []string, error) {
-	args, err := machineArgs(arch, true)
+	args, err := MachineArgs(arch, true)
 	if err != nil {
 		return "", nil, err
 	}

@@ -30,6 +30,12 @@ type Machine struct {
 	QEMU        string `json:"qemu"`
 	// Accel says why KVM or TCG (qemu.Accel's reason).
 	Accel string `json:"accel,omitempty"`
+	// Guests holds, per guest architecture, QEMU's machine, accelerator
+	// and CPU arguments (qemu.MachineArgs): what the emulated CPU claims
+	// moves the boot figures (2026-11-29: hiding ERMS from x86_64 guests
+	// took a quarter off a Bulwark boot), so two runs are comparable only
+	// if these match.
+	Guests map[string]string `json:"guests,omitempty"`
 }
 
 // DescribeMachine looks at this host.
@@ -54,7 +60,31 @@ func DescribeMachine(ctx context.Context) Machine {
 	m.OS = strings.Trim(osRelease("PRETTY_NAME"), `"`)
 	m.Kernel = firstLine(commandOutput(ctx, "uname", "-r"))
 	m.QEMU = firstLine(commandOutput(ctx, "qemu-system-"+m.Arch, "--version"))
+	m.Guests = guestArgs(m.Arch, m.KVM)
 	return m
+}
+
+// guestArgs is qemu.MachineArgs joined, per guest architecture, as a host
+// of arch runs it: KVM only for its own architecture, when usable.
+func guestArgs(host string, kvm bool) map[string]string {
+	g := map[string]string{}
+	for _, a := range []string{"x86_64", "aarch64"} {
+		if args, err := qemu.MachineArgs(a, kvm && a == host); err == nil {
+			g[a] = strings.Join(args, " ")
+		}
+	}
+	return g
+}
+
+// guestCPU returns the value of -cpu in a guest's joined arguments.
+func guestCPU(args string) string {
+	f := strings.Fields(args)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "-cpu" {
+			return f[i+1]
+		}
+	}
+	return ""
 }
 
 // Describe is the one-line description the table and README carry.
@@ -63,8 +93,18 @@ func (m Machine) Describe() string {
 	if m.KVM {
 		accel = "KVM"
 	}
-	return fmt.Sprintf("%d × %s (%s), %s RAM, %s, %s, Linux %s, %s", m.CPUs, m.CPUModel, m.Arch,
+	d := fmt.Sprintf("%d × %s (%s), %s RAM, %s, %s, Linux %s, %s", m.CPUs, m.CPUModel, m.Arch,
 		progress.Bytes(m.MemoryBytes), accel, m.OS, m.Kernel, m.Go)
+	var cpus []string
+	for _, a := range []string{"x86_64", "aarch64"} {
+		if c := guestCPU(m.Guests[a]); c != "" {
+			cpus = append(cpus, a+" "+c)
+		}
+	}
+	if len(cpus) > 0 {
+		d += "; guest CPUs: " + strings.Join(cpus, ", ")
+	}
+	return d
 }
 
 // procField returns the value of the first "key : value" line of a /proc file.
