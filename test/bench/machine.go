@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -68,7 +70,7 @@ func DescribeMachine(ctx context.Context) Machine {
 // of arch runs it: KVM only for its own architecture, when usable.
 func guestArgs(host string, kvm bool) map[string]string {
 	g := map[string]string{}
-	for _, a := range []string{"x86_64", "aarch64"} {
+	for _, a := range arch.Names() {
 		if args, err := qemu.MachineArgs(a, kvm && a == host); err == nil {
 			g[a] = strings.Join(args, " ")
 		}
@@ -96,7 +98,7 @@ func (m Machine) Describe() string {
 	d := fmt.Sprintf("%d × %s (%s), %s RAM, %s, %s, Linux %s, %s", m.CPUs, m.CPUModel, m.Arch,
 		progress.Bytes(m.MemoryBytes), accel, m.OS, m.Kernel, m.Go)
 	var cpus []string
-	for _, a := range []string{"x86_64", "aarch64"} {
+	for _, a := range slices.Sorted(maps.Keys(m.Guests)) {
 		if c := guestCPU(m.Guests[a]); c != "" {
 			cpus = append(cpus, a+" "+c)
 		}

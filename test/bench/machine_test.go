@@ -36,7 +36,7 @@ func TestGuestArgsNameEachArchsCPU(t *testing.T) {
 func TestDescribeNamesGuestCPUs(t *testing.T) {
 	m := Machine{Arch: "x86_64", CPUs: 2, CPUModel: "AMD EPYC", Go: "go1.26.8", Guests: guestArgs("x86_64", false)}
 	d := m.Describe()
-	if !strings.HasSuffix(d, "; guest CPUs: x86_64 max,erms=off,fsrm=off, aarch64 max,pauth-impdef=on") {
+	if !strings.HasSuffix(d, "; guest CPUs: aarch64 max,pauth-impdef=on, x86_64 max,erms=off,fsrm=off") {
 		t.Errorf("Describe() = %q: no guest CPUs at its end", d)
 	}
 	m.Guests = nil
