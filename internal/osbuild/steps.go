@@ -103,7 +103,15 @@ func (b *build) stepRootfs(ctx context.Context, st *progress.Step) error {
 		}
 	}
 	root := b.path("root")
-	if _, err := runlog.Output(ctx, "cp", "-a", "--reflink=auto", cached, root); err != nil {
+	// A cache from an older osbuild may hold a mount mmdebstrap left
+	// behind (rootfs.DetachMounts says why); -x keeps the copy from
+	// following one into the host's files in any case.
+	if left, err := rootfs.DetachMounts(cached); err != nil {
+		return err
+	} else if len(left) > 0 {
+		st.Printf("unmounted what was left mounted in the cached rootfs: %s", strings.Join(left, ", "))
+	}
+	if _, err := runlog.Output(ctx, "cp", "-a", "-x", "--reflink=auto", cached, root); err != nil {
 		return fmt.Errorf("copying cached rootfs: %w", err)
 	}
 	if err := cachedir.Unmark(root); err != nil {

@@ -102,8 +102,17 @@ func Build(ctx context.Context, opts Options) error {
 			}
 		},
 	})
+	// Whatever mmdebstrap could not unmount (it only warns) goes now,
+	// before the tree is cached or copied, on success or failure.
+	left, derr := DetachMounts(opts.Out)
+	if len(left) > 0 && opts.Step != nil {
+		opts.Step.Printf("unmounted what mmdebstrap left mounted in the rootfs: %s", strings.Join(left, ", "))
+	}
 	if err != nil {
 		return fmt.Errorf("assembling %s rootfs (full log: %s): %w", opts.Arch.Name, opts.LogFile, err)
+	}
+	if derr != nil {
+		return derr
 	}
 	if err := writeAptSources(opts.Out, opts.AptSources); err != nil {
 		return err
