@@ -19,6 +19,7 @@ import (
 	"github.com/bulwark/bulwark/internal/dockerfloor"
 	"github.com/bulwark/bulwark/internal/fielderr"
 	"github.com/bulwark/bulwark/internal/strictyaml"
+	"github.com/bulwark/bulwark/internal/sysupdate"
 )
 
 // APIVersion is the node spec version this nodecfg reads.
@@ -51,6 +52,12 @@ type Update struct {
 	// for systemd-sysupdate.timer; without it updates start by hand
 	// (systemctl start systemd-sysupdate).
 	Schedule string `yaml:"schedule"`
+	// Tries, when set, is how many boots an update gets to reach
+	// boot-complete.target (the node's health checks pass) before
+	// systemd-boot falls back to the version before it; without it the
+	// image's count (sysupdate.DefaultTries). A site that would rather
+	// roll back at the first failed boot says 1.
+	Tries *int `yaml:"tries"`
 }
 
 // scheduleRe is what a schedule may hold: systemd's calendar syntax uses
@@ -268,6 +275,9 @@ func (s *Spec) validate() error {
 		}
 		if u.Schedule != "" && !scheduleRe.MatchString(u.Schedule) {
 			add("$.update.schedule", "%q is not a systemd calendar expression (OnCalendar=, e.g. \"daily\" or \"Sun 03:00\")", u.Schedule)
+		}
+		if u.Tries != nil && (*u.Tries < 1 || *u.Tries > sysupdate.MaxTries) {
+			add("$.update.tries", "%d: an update needs 1 to %d boot tries (the image's default is %d)", *u.Tries, sysupdate.MaxTries, sysupdate.DefaultTries)
 		}
 	}
 	for i, f := range s.Files {

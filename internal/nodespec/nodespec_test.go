@@ -19,7 +19,7 @@ authz:
   rules: [{name: a, users: [alice], actions: ["*"]}]
 files: [{path: /etc/motd, mode: "0644", contents: hi}]
 units: [{name: x.service, enabled: true, contents: "[Service]\nExecStart=/bin/true\n"}]
-update: {url: "https://updates.example.com/container-host/", schedule: "Sun *-*-* 03:00"}
+update: {url: "https://updates.example.com/container-host/", schedule: "Sun *-*-* 03:00", tries: 2}
 `
 
 func load(t *testing.T, body string) error {
@@ -62,6 +62,9 @@ func TestLoad(t *testing.T) {
 		{"update url relative", "https://updates.example.com/container-host/", "updates/", "$.update.url"},
 		{"update url query", "https://updates.example.com/container-host/", "https://u.example.com/?a=b", "$.update.url"},
 		{"update schedule newline", `schedule: "Sun *-*-* 03:00"`, `schedule: "daily\nExecStart=/bin/sh"`, "$.update.schedule"},
+		{"update tries zero", `tries: 2`, `tries: 0`, "$.update.tries: 0: an update needs 1 to 16 boot tries"},
+		{"update tries too many", `tries: 2`, `tries: 17`, "$.update.tries: 17"},
+		{"update tries not a number", `tries: 2`, `tries: three`, "$.update.tries"},
 		{"update unknown key", `schedule: "Sun *-*-* 03:00"`, `schedul: daily`, "$.update.schedul: unknown key"},
 		{"content trust not a boolean", "settings: {debug: false}", "settings: {debug: false}\n  contentTrust: maybe", "contentTrust"},
 	} {

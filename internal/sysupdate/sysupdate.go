@@ -8,7 +8,8 @@
 // A node updates with `systemctl start systemd-sysupdate` (or
 // `systemd-sysupdate update`): it reads SHA256SUMS from the update source,
 // checks SHA256SUMS.gpg against the keyring in /usr, writes the idle /usr
-// slot and its verity partition, then the new UKI with three boot tries.
+// slot and its verity partition, then the new UKI with three boot tries (a node's update.tries
+// changes the count).
 // The source URL is the node's: nodecfg renders it into a drop-in per
 // transfer (SourceDropin), never a copy of the definitions.
 package sysupdate
@@ -95,9 +96,28 @@ func Definitions(name, arch string) map[string][]byte {
 		UKITransfer: []byte(head("The UKI (kernel, initrd, command line with the new usrhash)") + source(i.UKIFile()) +
 			"[Target]\nType=regular-file\nPath=/EFI/Linux\nPathRelativeTo=esp\n" +
 			"MatchPattern=" + name + "_@v+@l-@d.efi " + name + "_@v+@l.efi " + name + "_@v.efi\n" +
-			"Mode=0444\n# Boot counting: three tries to reach boot-complete.target, then systemd-boot falls back.\n" +
-			"TriesLeft=3\nTriesDone=0\nInstancesMax=2\n"),
+			"Mode=0444\n# Boot counting: tries to reach boot-complete.target, then systemd-boot falls back\n" +
+			"# (a node's update.tries replaces the count: " + TriesPath + ").\n" +
+			fmt.Sprintf("TriesLeft=%d\nTriesDone=0\nInstancesMax=2\n", DefaultTries)),
 	}
+}
+
+// DefaultTries is how many boots a new version gets to reach
+// boot-complete.target before systemd-boot falls back to the other one,
+// unless the node says otherwise (update.tries); MaxTries bounds what a node
+// may ask for: each failed try is a whole boot and a reboot.
+const (
+	DefaultTries = 3
+	MaxTries     = 16
+)
+
+// TriesPath is the node's drop-in for the UKI transfer that sets how many
+// boot tries an update it installs gets.
+var TriesPath = NodeDir + "/" + UKITransfer + ".d/tries.conf"
+
+// TriesDropin replaces the UKI transfer's TriesLeft= with the node's n.
+func TriesDropin(n int) []byte {
+	return []byte(fmt.Sprintf("# Written by nodecfg from the node spec's update.tries.\n[Target]\nTriesLeft=%d\n", n))
 }
 
 // Keyring is the public keyring sysupdate verifies SHA256SUMS.gpg with;

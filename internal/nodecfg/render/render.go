@@ -235,7 +235,7 @@ func (r *renderer) users() {
 
 // update points the image's systemd-sysupdate transfers at the node's
 // update source, one drop-in per transfer definition (the definitions stay
-// in /usr), and, with a schedule, enables the timer with its calendar
+// in /usr), with tries the UKI transfer's boot count, and, with a schedule, enables the timer with its calendar
 // replaced.
 func (r *renderer) update() {
 	u := r.s.Update
@@ -244,6 +244,9 @@ func (r *renderer) update() {
 	}
 	for _, tr := range sysupdate.Transfers() {
 		r.addFile(sysupdate.DropinPath(tr), 0o644, sysupdate.SourceDropin(u.URL))
+	}
+	if u.Tries != nil {
+		r.addFile(sysupdate.TriesPath, 0o644, sysupdate.TriesDropin(*u.Tries))
 	}
 	if u.Schedule != "" {
 		r.cfg.Systemd.Units = append(r.cfg.Systemd.Units, types.Unit{Name: sysupdate.Timer, Enabled: util.BoolToPtr(true),

@@ -362,10 +362,12 @@ func TestRenderUpdate(t *testing.T) {
 	for _, tc := range []struct {
 		name, update string
 		wantTimer    bool
+		wantTries    string // the tries drop-in's TriesLeft= line, "" for none
 	}{
-		{"none", "", false},
-		{"source only", "update: {url: http://10.0.2.2:8080/v2}\n", false},
-		{"scheduled", "update: {url: \"http://10.0.2.2:8080/v2/\", schedule: daily}\n", true},
+		{"none", "", false, ""},
+		{"source only", "update: {url: http://10.0.2.2:8080/v2}\n", false, ""},
+		{"scheduled", "update: {url: \"http://10.0.2.2:8080/v2/\", schedule: daily}\n", true, ""},
+		{"one try", "update: {url: http://10.0.2.2:8080/v2, tries: 1}\n", false, "\n[Target]\nTriesLeft=1\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := Render(writeSpec(t, strings.Replace(specTmpl, "TLS", tlsBlock, 1)+tc.update, true), Options{Now: now})
@@ -381,6 +383,13 @@ func TestRenderUpdate(t *testing.T) {
 				if ok && !strings.Contains(contents(t, f), "\n[Source]\nPath=http://10.0.2.2:8080/v2/\n") {
 					t.Errorf("%s = %q", sysupdate.DropinPath(tr), contents(t, f))
 				}
+			}
+			tries, ok := fs[sysupdate.TriesPath]
+			if ok != (tc.wantTries != "") {
+				t.Fatalf("%s rendered: %v, want %v", sysupdate.TriesPath, ok, tc.wantTries != "")
+			}
+			if ok && !strings.Contains(contents(t, tries), tc.wantTries) {
+				t.Errorf("%s = %q, want it to hold %q", sysupdate.TriesPath, contents(t, tries), tc.wantTries)
 			}
 			var timer *types.Unit
 			for i, u := range res.Config.Systemd.Units {
