@@ -150,9 +150,6 @@ type vmTest struct {
 	// reported promptly once the console has shown the failure (see
 	// failFastLag), not after waiting out the timeout.
 	wantFail string
-	// reboot boots the same disk a second time after the first boot, with
-	// the guest checks given -second-boot.
-	reboot bool
 	// expect, if set, judges a finished boot instead of the default rule
 	// (running, no failed units, no console problems, guest checks pass).
 	expect func(t testing.TB, res *result)
@@ -251,22 +248,7 @@ func boot(t testing.TB, e *env, tc vmTest) (*result, *run, error) {
 		}
 	}
 	res, err := runVM(ctx, t, e, tc, r, cfg, timeout, "console.log")
-	if err != nil || !tc.reboot {
-		return res, r, err
-	}
-	// Boot the same disk again: the node must come up the same way without
-	// applying its config a second time.
-	cfg.Credentials = append(checkunit.Credentials(append(args, "-second-boot")), tc.creds...)
-	res2, err := runVM(ctx, t, e, tc, r, cfg, timeout, "console-boot2.log")
-	if err != nil {
-		return nil, r, fmt.Errorf("second boot: %w", err)
-	}
-	res2.checkOut = append(append(res.checkOut, "--- second boot ---"), res2.checkOut...)
-	if res.checkExit != "0" {
-		res2.checkExit = res.checkExit
-	}
-	res2.problems = append(res.problems, res2.problems...)
-	return res2, r, nil
+	return res, r, err
 }
 
 // runVM boots cfg once, runs the host checks after readiness and collects

@@ -27,11 +27,16 @@ import (
 // them for TCG and for aarch64 (qemu.Scale).
 var registry = []vmTest{
 	{
-		name:       "boot",
+		// The first boot of the image as built, with a minimal config, and
+		// with one byte of /usr/bin/docker (the CLI, which nothing in this
+		// boot runs) flipped on the disk: dm-verity must refuse that block
+		// with EIO while the rest of /usr reads and the node boots clean.
+		name:       "boot-verity-corruption",
 		arches:     []string{"x86_64", "aarch64"},
 		timeout:    90 * time.Second,
 		ignition:   "minimal.ign",
-		guestTests: []string{"TestArchitecture", "TestUsrIsReadOnlyVerity", "TestRootGrown", "TestIgnitionVisible", "TestEtcUpToDate", "TestVendorUnits", "TestSSHHostKeys", "TestSELinuxMode", "TestPolicyVersion", "TestSetIDPrograms", "TestNoPackageManager", "TestNoSELinuxDenials"},
+		setup:      corruptUSR,
+		guestTests: []string{"TestArchitecture", "TestUsrIsReadOnlyVerity", "TestRootGrown", "TestIgnitionVisible", "TestVerityCorruption", "TestEtcUpToDate", "TestVendorUnits", "TestSSHHostKeys", "TestSELinuxMode", "TestPolicyVersion", "TestSetIDPrograms", "TestNoPackageManager", "TestNoSELinuxDenials"},
 		guestArgs: func(e *env, r *run) []string {
 			last, mount := e.manifest.Layout.Get(layout.Root), "/"
 			if d := e.manifest.Layout.Find(layout.Docker); d != nil {
@@ -40,6 +45,7 @@ var registry = []vmTest{
 			args := []string{"-selinux-mode", selinuxMode(e),
 				"-min-root-bytes", strconv.FormatInt(last.Size, 10), "-grown-mount", mount,
 				"-ignition-sha256", sha256File(filepath.Join(e.repo, "test/qemu/testdata/minimal.ign")),
+				"-corrupt-offset", r.extra["offset"], "-corrupt-file", "/usr/bin/docker",
 			}
 			if e.spec != nil { // without -spec, TestVendorUnits fails: it has no units to check
 				args = append(args, "-enabled-units", strings.Join(e.spec.Units.Enable, ","), "-masked-units", strings.Join(e.spec.Units.Mask, ","))
@@ -49,37 +55,13 @@ var registry = []vmTest{
 		host: checkSSHBanner,
 	},
 	{
-		name:       "verity-corruption",
-		arches:     []string{"x86_64", "aarch64"},
-		timeout:    90 * time.Second,
-		guestTests: []string{"TestVerityCorruption"},
-		setup:      corruptUSR,
-		guestArgs: func(e *env, r *run) []string {
-			return []string{"-corrupt-offset", r.extra["offset"], "-corrupt-file", "/usr/bin/docker"}
-		},
-	},
-	{
-		name:    "node-tls-authz",
-		arches:  []string{"x86_64", "aarch64"},
-		timeout: 240 * time.Second,
-		guestTests: []string{"TestNodecfgApplied", "TestDockerUnixSocket", "TestApplyTiming", "TestSELinuxMode", "TestContainerConfinement", "TestHostname",
-			"TestStrictSeccompProfile", "TestLxcfsSurvivesReload", "TestAuditRules", "TestDockerFileModes", "TestDockerOwnFilesystem", "TestUsernsRemap", "TestContentTrustInLoginShells", "TestWaitForHost",
-			"TestAuthzLoad", "TestAuthzPluginKilled", "TestAuthzPolicyReload", "TestServiceDomains", "TestDomainRefusals", "TestAuthzRefusedShadow", "TestNoSELinuxDenials"},
-		setup: setupNode,
-		guestArgs: func(e *env, r *run) []string {
-			return []string{"-nodecfg-digest", r.extra["digest"], "-selinux-mode", selinuxMode(e),
-				"-busybox", "busybox", "-audit-rules", "audit.rules", "-hostname", nodeHostname,
-				"-authz-ca", authzCheckCA, "-authz-cert", authzCheckCert, "-authz-key", authzCheckKey, "-authz-load", "1000"}
-		},
-		host: checkNodeFromHost,
-	},
-	{
 		// A config written by hand, as another tool would: its daemon.json
 		// has listeners and TLS but none of the floor, which the node adds.
-		name:       "node-handwritten-reboot-keeps-config",
+		// (A reboot keeping a node's config is the update chain's second
+		// boot, below.)
+		name:       "node-handwritten",
 		arches:     []string{"x86_64", "aarch64"},
 		timeout:    240 * time.Second,
-		reboot:     true,
 		guestTests: []string{"TestNodecfgApplied", "TestNodecfgRanOnce", "TestDockerUnixSocket", "TestContainerConfinement", "TestHostname", "TestWaitForHost", "TestSELinuxMode", "TestNoSELinuxDenials"},
 		setup:      setupHandWrittenNode,
 		guestArgs: func(e *env, r *run) []string {
@@ -88,32 +70,28 @@ var registry = []vmTest{
 		host: checkNodeFromHost,
 	},
 	{
-		name:       "node-bad-certificate-fails-closed",
+		// The image signed with a key set minted for the run: the firmware,
+		// in setup mode, lets systemd-boot enroll the set, then boots it
+		// with Secure Boot enforcing. Its node config carries a server
+		// certificate from another CA, as a botched provisioning would:
+		// nodecfg must refuse it and the node come up without the Docker
+		// API (fail closed), Secure Boot or not.
+		name:       "secure-boot-enforced-bad-certificate-fails-closed",
 		arches:     []string{"x86_64", "aarch64"},
-		timeout:    120 * time.Second,
-		guestTests: []string{"TestDockerNotRunning", "TestNoNodeFilesWritten", "TestNoSELinuxDenials"},
+		timeout:    150 * time.Second,
+		secureBoot: true,
 		setup: func(t testing.TB, e *env, r *run) {
+			useSigned(t, e, r)
 			setupBadNode(t, e, r)
 			floor := filepath.Join(r.dir, "floor.json")
 			os.WriteFile(floor, dockerfloor.Embedded(), 0o644)
 			r.extra["floor-sha256"] = sha256File(floor) // the image's /etc/docker/daemon.json
 		},
+		guestTests: []string{"TestArchitecture", "TestSecureBoot", "TestUsrIsReadOnlyVerity", "TestSELinuxMode", "TestDockerNotRunning", "TestNoNodeFilesWritten", "TestNoSELinuxDenials"},
 		guestArgs: func(e *env, r *run) []string {
-			return []string{"-base-daemon-sha256", r.extra["floor-sha256"]}
+			return []string{"-selinux-mode", selinuxMode(e), "-base-daemon-sha256", r.extra["floor-sha256"]}
 		},
 		expect: expectFailedClosed,
-	},
-	{
-		// The image signed with a key set minted for the run: the firmware,
-		// in setup mode, lets systemd-boot enroll the set, then boots it
-		// with Secure Boot enforcing.
-		name:       "secure-boot-enforced",
-		arches:     []string{"x86_64", "aarch64"},
-		timeout:    120 * time.Second,
-		secureBoot: true,
-		setup:      func(t testing.TB, e *env, r *run) { useSigned(t, e, r) },
-		guestTests: []string{"TestArchitecture", "TestSecureBoot", "TestUsrIsReadOnlyVerity", "TestSELinuxMode", "TestNoSELinuxDenials"},
-		guestArgs:  func(e *env, r *run) []string { return []string{"-selinux-mode", selinuxMode(e)} },
 	},
 	{
 		// After enrollment, a UKI signed by another key is refused.
@@ -136,15 +114,18 @@ var registry = []vmTest{
 		wantFail:   "fatal console pattern secure boot refusal",
 	},
 	{
-		// A/B updates: v1 refuses bad payloads and takes v2; v2 runs
-		// blessed with v1's state and takes v3, whose docker cannot start;
-		// the node reboots itself until systemd-boot falls back to v2.
-		// The timeout is per boot.
-		name:    "update-applies-rolls-back-refused",
+		// One node's life: v1 first boots with a rendered TLS and authz
+		// config and is checked from inside and outside (the security
+		// floor, authz, SELinux, seccomp, audit, lxcfs), then refuses bad
+		// update payloads and takes v2; v2 (a reboot: the config is kept,
+		// not applied again) runs blessed with v1's state and takes v3,
+		// whose docker cannot start; the node reboots itself until
+		// systemd-boot falls back to v2. The timeout is per boot.
+		name:    "node-tls-authz-update-rollback",
 		arches:  []string{"x86_64", "aarch64"},
-		timeout: 300 * time.Second,
-		guestTests: []string{"TestUpdateRefused", "TestUpdateStart", "TestUpdateApplied", "TestRolledBack", "TestWaitForHost",
-			"TestNoSELinuxDenials"},
+		timeout: 420 * time.Second,
+		guestTests: slices.Concat(nodeTLSAuthzTests, []string{"TestUpdateRefused", "TestUpdateStart", "TestUpdateApplied", "TestRolledBack",
+			"TestNodecfgRanOnce"}),
 		chain: runUpdateChain,
 	},
 	{
@@ -163,6 +144,19 @@ var registry = []vmTest{
 		creds:      checkunit.Panic(),
 		wantFail:   "fatal console pattern kernel panic",
 	},
+}
+
+// nodeTLSAuthzTests are the guest checks of a node configured by a rendered
+// TLS and authz config (the update chain's first boot), with
+// nodeTLSAuthzArgs their flags; the host's side is checkNodeFromHost.
+var nodeTLSAuthzTests = []string{"TestNodecfgApplied", "TestDockerUnixSocket", "TestApplyTiming", "TestSELinuxMode", "TestContainerConfinement", "TestHostname",
+	"TestStrictSeccompProfile", "TestLxcfsSurvivesReload", "TestAuditRules", "TestDockerFileModes", "TestDockerOwnFilesystem", "TestUsernsRemap", "TestContentTrustInLoginShells", "TestWaitForHost",
+	"TestAuthzLoad", "TestAuthzPluginKilled", "TestAuthzPolicyReload", "TestServiceDomains", "TestDomainRefusals", "TestAuthzRefusedShadow", "TestNoSELinuxDenials"}
+
+func nodeTLSAuthzArgs(e *env, r *run) []string {
+	return []string{"-nodecfg-digest", r.extra["digest"], "-selinux-mode", selinuxMode(e),
+		"-busybox", "busybox", "-audit-rules", "audit.rules", "-hostname", nodeHostname,
+		"-authz-ca", authzCheckCA, "-authz-cert", authzCheckCert, "-authz-key", authzCheckKey, "-authz-load", "1000"}
 }
 
 // selinuxMode is the mode the image's kernel command line asks for.

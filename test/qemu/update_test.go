@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -315,16 +317,25 @@ func (u *updateServer) url(path string) string {
 	return fmt.Sprintf("http://10.0.2.2:%d/%s", u.port, path)
 }
 
-// updateNodeYAML is the node spec of the update chain: the TLS node of
-// node-tls-authz with the host's server as its update source.
+// chainTries is the update chain node's update.tries: each try of v3 is a
+// whole boot that fails, and one proves the counting and the fallback as
+// well as the image's default three (which TestUpdateStart's -update-tries
+// default and the unit tests of internal/sysupdate keep checked).
+const chainTries = 1
+
+// updateNodeYAML is the node spec of the update chain: the TLS and authz
+// node with the host's server as its update source and chainTries tries.
 func updateNodeYAML(source string) string {
-	return nodeSpecYAML + "update:\n  url: " + source + "\n"
+	return nodeSpecYAML + "update:\n  url: " + source + "\n  tries: " + strconv.Itoa(chainTries) + "\n"
 }
 
-// runUpdateChain boots v1 with a node config, refuses bad payloads, takes
-// v2 (published on the node's update source), reboots into v2 (blessed,
-// state kept, TLS from the host), takes v3, whose docker cannot start, and
-// lets the node reboot itself until systemd-boot falls back to v2. Every
+// runUpdateChain boots v1 with a rendered TLS and authz node config and
+// checks the node from inside and outside (node-tls-authz's checks: the
+// first boot of a configured node), refuses bad payloads, takes v2
+// (published on the node's update source), reboots into v2 (blessed, config
+// not applied again, state kept, TLS from the host), takes v3, whose docker
+// cannot start, and lets the node reboot itself until systemd-boot falls
+// back to v2. Every
 // QEMU start after the first is the guest's own reboot (the harness runs
 // QEMU with -no-reboot and starts it again on the same disk and variable
 // store, as firmware would), except the one from v1 to v2 and v2 to v3's
@@ -355,7 +366,7 @@ func runUpdateChain(t testing.TB, e *env, tc vmTest) {
 		cfg.Forwards = append(cfg.Forwards, qemu.Forward{Host: h, Guest: g})
 	}
 	common := []string{"-arch", e.arch, "-update-source", srv.url(""), "-update-image", rs.v1.img.Name,
-		"-busybox", "busybox", "-bad-version", updV3}
+		"-busybox", "busybox", "-bad-version", updV3, "-update-tries", strconv.Itoa(chainTries)}
 	stage := func(name string, tests []string, extra ...string) {
 		args := append([]string{"-test.run", guestRunPattern(tests), "-update-stage", name}, common...)
 		args = append(args, extra...)
@@ -382,16 +393,21 @@ func runUpdateChain(t testing.TB, e *env, tc vmTest) {
 		return res
 	}
 
-	// Boot 1, v1: refuse the bad payloads, keep state, take v2.
+	// Boot 1, v1: the configured node's checks, inside and from the host
+	// (which releases the guest's TestWaitForHost); then refuse the bad
+	// payloads, keep state, take v2. The guest runs its checks in source
+	// order, so the update's come after the node's.
 	srv.publish(rs.v2)
-	stage("v1", []string{"TestUpdateRefused", "TestUpdateStart", "TestNoSELinuxDenials"},
-		"-bad-sources", "flipped:Checksum of "+srv.url("flipped")+rs.flippedFile+" file did not check out;foreign:Signature verification failed", "-update-next", updV2)
-	boot("boot1-v1", vmTest{})
+	stage("v1", append(slices.Clone(nodeTLSAuthzTests), "TestUpdateRefused", "TestUpdateStart"),
+		append(nodeTLSAuthzArgs(e, r), "-bad-sources", "flipped:Checksum of "+srv.url("flipped")+rs.flippedFile+" file did not check out;foreign:Signature verification failed", "-update-next", updV2)...)
+	boot("boot1-v1", vmTest{host: checkNodeFromHost})
 
-	// Boot 2, v2: running, blessed, state kept, TLS from the host; take v3.
+	// Boot 2, v2: running, blessed, the config kept and not applied again,
+	// state kept, TLS from the host; take v3.
 	srv.publish(rs.v3)
-	stage("v2", []string{"TestWaitForHost", "TestUpdateApplied", "TestUpdateStart", "TestNoSELinuxDenials"},
-		"-want-version", updV2, "-want-usrhash", rs.v2.img.VerityRootHash, "-update-next", updV3)
+	stage("v2", []string{"TestWaitForHost", "TestNodecfgRanOnce", "TestHostname", "TestSELinuxMode", "TestUpdateApplied", "TestUpdateStart", "TestNoSELinuxDenials"},
+		"-want-version", updV2, "-want-usrhash", rs.v2.img.VerityRootHash, "-update-next", updV3,
+		"-second-boot", "-hostname", nodeHostname, "-selinux-mode", selinuxMode(e))
 	boot("boot2-v2", vmTest{host: checkUpdatedFromHost})
 
 	// Boots 3…: v3 fails its health check and the node reboots itself
@@ -449,12 +465,12 @@ func runUpdateChain(t testing.TB, e *env, tc vmTest) {
 		selfReboots++
 		times = append(times, fmt.Sprintf("%s-v3 self-reboot %s", label, time.Since(bootStart).Round(time.Second)))
 		t.Logf("%s: %s rebooted itself after %s", label, ver, time.Since(bootStart).Round(time.Second))
-		if selfReboots > 4 {
+		if selfReboots > chainTries+1 {
 			t.Fatalf("v3 booted %d times: systemd-boot never fell back\nartifacts kept in %s", selfReboots, r.dir)
 		}
 	}
-	if selfReboots != 3 {
-		t.Errorf("v3 booted %d times before the fallback, want 3 (TriesLeft=3)", selfReboots)
+	if selfReboots != chainTries {
+		t.Errorf("v3 booted %d times before the fallback, want %d (the node's update.tries)", selfReboots, chainTries)
 	}
 	t.Logf("update chain: builds %s, boots: %s; whole %s; update requests: %d",
 		builds.Round(time.Second), strings.Join(times, ", "), time.Since(start).Round(time.Second), srv.requests.Load())

@@ -35,6 +35,7 @@ var (
 	badVersion    = flag.String("bad-version", "", "the version that cannot start docker (rollback stage)")
 	badSources    = flag.String("bad-sources", "", "directories under -update-source whose payloads must be refused, each with what the refusal must say: dir:text;dir:text")
 	updateImage   = flag.String("update-image", "", "the image's name (IMAGE_ID), which prefixes its UKIs on the ESP")
+	updateTries   = flag.Int("update-tries", sysupdate.DefaultTries, "boot tries an update gets (the node spec's update.tries)")
 	keeperDataDir = "/var/lib/bulwark-update-test"
 )
 
@@ -318,7 +319,7 @@ func TestUpdateApplied(t *testing.T) {
 	}
 	checkRunning(t)
 	// systemd-boot names the entry without its counter and says where the
-	// counted file was when it booted it: one try spent of three.
+	// counted file was when it booted it: one try spent of -update-tries.
 	if e := efiString(t, loaderEntrySelected); e != *updateImage+"_"+*wantVersion+".efi" {
 		t.Errorf("booted entry %s, want %s_%s.efi", e, *updateImage, *wantVersion)
 	}
@@ -327,7 +328,7 @@ func TestUpdateApplied(t *testing.T) {
 	if st := waitUnit(t, "bulwark-health.service", "done", time.Minute, func(s unitState) bool { return s.active != "activating" }); st.active != "active" || st.result != "success" {
 		t.Errorf("bulwark-health.service: %+v, want active and success", st)
 	}
-	want := *updateImage + "_" + *wantVersion + "+2-1.efi"
+	want := fmt.Sprintf("%s_%s+%d-1.efi", *updateImage, *wantVersion, *updateTries-1)
 	if p := efiString(t, loaderBootCountPath); !strings.HasSuffix(p, want) {
 		t.Errorf("LoaderBootCountPath %q, want …%s (boot counting, first try)", p, want)
 	}
@@ -336,7 +337,7 @@ func TestUpdateApplied(t *testing.T) {
 // TestUpdateStart runs the update to -update-next from the node's own
 // source (its node config's update.url) and checks what it wrote: the
 // other slot now holds the new version and its UKI is on the ESP with
-// three boot tries. On v1 it first leaves state that must outlive
+// -update-tries boot tries (the node's update.tries). On v1 it first leaves state that must outlive
 // updates: a running container with data in a volume, and the digest of
 // the node's daemon.json.
 func TestUpdateStart(t *testing.T) {
@@ -361,8 +362,8 @@ func TestUpdateStart(t *testing.T) {
 	if result, _ := runSysupdate(t); result != "success" {
 		t.Fatalf("systemd-sysupdate: result %s", result)
 	}
-	// Three tries, none spent: "+3" or, with TriesDone=0, "+3-0".
-	want := *updateImage + "_" + *updateNext + "+3"
+	// The node's tries, none spent: "+N" or, with TriesDone=0, "+N-0".
+	want := fmt.Sprintf("%s_%s+%d", *updateImage, *updateNext, *updateTries)
 	if names := ukis(t); !slices.ContainsFunc(names, func(n string) bool { return n == want+".efi" || n == want+"-0.efi" }) {
 		t.Errorf("ESP /EFI/Linux has %v, want %s.efi among them", names, want)
 	}
@@ -379,7 +380,7 @@ func TestUpdateStart(t *testing.T) {
 // TestRolledBack: on v3 it waits for the node to reboot itself (its
 // health fails, so the boot is never blessed); once systemd-boot has spent
 // v3's tries it boots v2 again, which must run blessed with the state kept
-// and v3's entry marked bad (+0-3).
+// and v3's entry marked bad (+0-N, N the node's tries).
 func TestRolledBack(t *testing.T) {
 	if *updateStage != "rollback" {
 		t.Skip("rollback stage only")
@@ -390,8 +391,8 @@ func TestRolledBack(t *testing.T) {
 		t.Fatalf("%s still running after 10 minutes: the node did not reboot itself", v)
 	}
 	checkRunning(t)
-	bad := *updateImage + "_" + *badVersion + "+0-3.efi"
+	bad := fmt.Sprintf("%s_%s+0-%d.efi", *updateImage, *badVersion, *updateTries)
 	if names := ukis(t); !slices.Contains(names, bad) {
-		t.Errorf("ESP /EFI/Linux has %v, want %s (v3 marked bad after three tries)", names, bad)
+		t.Errorf("ESP /EFI/Linux has %v, want %s (v3 marked bad after %d tries)", names, bad, *updateTries)
 	}
 }
