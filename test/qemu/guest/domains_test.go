@@ -244,8 +244,10 @@ func readInt(path string) (uint64, error) {
 
 // expectedDenials lists the audit records (their "audit(TIME:SERIAL)" ids)
 // of denials a check provoked on purpose; TestNoSELinuxDenials skips those
-// records and only those.
-const expectedDenials = "/run/bulwark-check/expected-denials"
+// records and only those. It is kept in /var, as the audit log is: a later
+// boot of the same disk (the update chain's) reads the whole log again,
+// the earlier boots' provoked records included.
+const expectedDenials = "/var/lib/bulwark-check/expected-denials"
 
 // TestAuthzRefusedShadow makes the running plugin, in its real domain, try
 // to read /etc/shadow: its policy file becomes a link to /etc/shadow and
@@ -287,6 +289,9 @@ func TestAuthzRefusedShadow(t *testing.T) {
 		if !strings.Contains(l, fmt.Sprintf(" pid=%d ", pid)) || !strings.Contains(l, "permissive=0") {
 			t.Errorf("the denial is not the plugin's (pid %d) or was not enforced: %s", pid, l)
 		}
+	}
+	if err := os.MkdirAll(filepath.Dir(expectedDenials), 0o700); err != nil {
+		t.Fatal(err)
 	}
 	f, err := os.OpenFile(expectedDenials, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {

@@ -10,9 +10,9 @@ import (
 	"testing"
 )
 
-// TestNoSELinuxDenials runs last (this file sorts last): no AVC denial from
-// boot to the end of the checks, in the audit log (auditd running) or in the
-// kernel log (before auditd started, or if it is not running). The console
+// TestNoSELinuxDenials runs last (this file sorts last): no AVC denial in
+// the audit log (auditd running; every boot of this disk so far) or in this
+// boot's kernel log (before auditd started, or if it is not running). The console
 // watch cannot see them: with `quiet` the kernel does not print notices.
 func TestNoSELinuxDenials(t *testing.T) {
 	var denials []string
