@@ -121,12 +121,11 @@ var registry = []vmTest{
 		// not applied again) runs blessed with v1's state and takes v3,
 		// whose docker cannot start; the node reboots itself until
 		// systemd-boot falls back to v2. The timeout is per boot.
-		name:    "node-tls-authz-update-rollback",
-		arches:  []string{"x86_64", "aarch64"},
-		timeout: 420 * time.Second,
-		guestTests: slices.Concat(nodeTLSAuthzTests, []string{"TestUpdateRefused", "TestUpdateStart", "TestUpdateApplied", "TestRolledBack",
-			"TestNodecfgRanOnce"}),
-		chain: runUpdateChain,
+		name:       "node-tls-authz-update-rollback",
+		arches:     []string{"x86_64", "aarch64"},
+		timeout:    420 * time.Second,
+		guestTests: slices.Concat(chainV1Tests, chainV2Tests, chainRollbackTests),
+		chain:      runUpdateChain,
 	},
 	{
 		name:       "failed-unit-is-reported",

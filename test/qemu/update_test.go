@@ -323,6 +323,16 @@ func (u *updateServer) url(path string) string {
 // default and the unit tests of internal/sysupdate keep checked).
 const chainTries = 1
 
+// The guest checks of each stage of the chain; the registry entry lists
+// their union, so a renamed check fails the run (missingGuestTests) instead
+// of silently matching nothing in its stage. v1's come after the node's
+// because the guest runs checks in source order.
+var (
+	chainV1Tests       = slices.Concat(nodeTLSAuthzTests, []string{"TestUpdateRefused", "TestUpdateStart"})
+	chainV2Tests       = []string{"TestWaitForHost", "TestNodecfgRanOnce", "TestHostname", "TestSELinuxMode", "TestUpdateApplied", "TestUpdateStart", "TestNoSELinuxDenials"}
+	chainRollbackTests = []string{"TestWaitForHost", "TestRolledBack", "TestNoSELinuxDenials"}
+)
+
 // updateNodeYAML is the node spec of the update chain: the TLS and authz
 // node with the host's server as its update source and chainTries tries.
 func updateNodeYAML(source string) string {
@@ -395,24 +405,23 @@ func runUpdateChain(t testing.TB, e *env, tc vmTest) {
 
 	// Boot 1, v1: the configured node's checks, inside and from the host
 	// (which releases the guest's TestWaitForHost); then refuse the bad
-	// payloads, keep state, take v2. The guest runs its checks in source
-	// order, so the update's come after the node's.
+	// payloads, keep state, take v2.
 	srv.publish(rs.v2)
-	stage("v1", append(slices.Clone(nodeTLSAuthzTests), "TestUpdateRefused", "TestUpdateStart"),
+	stage("v1", chainV1Tests,
 		append(nodeTLSAuthzArgs(e, r), "-bad-sources", "flipped:Checksum of "+srv.url("flipped")+rs.flippedFile+" file did not check out;foreign:Signature verification failed", "-update-next", updV2)...)
 	boot("boot1-v1", vmTest{host: checkNodeFromHost})
 
 	// Boot 2, v2: running, blessed, the config kept and not applied again,
 	// state kept, TLS from the host; take v3.
 	srv.publish(rs.v3)
-	stage("v2", []string{"TestWaitForHost", "TestNodecfgRanOnce", "TestHostname", "TestSELinuxMode", "TestUpdateApplied", "TestUpdateStart", "TestNoSELinuxDenials"},
+	stage("v2", chainV2Tests,
 		"-want-version", updV2, "-want-usrhash", rs.v2.img.VerityRootHash, "-update-next", updV3,
 		"-second-boot", "-hostname", nodeHostname, "-selinux-mode", selinuxMode(e))
 	boot("boot2-v2", vmTest{host: checkUpdatedFromHost})
 
 	// Boots 3…: v3 fails its health check and the node reboots itself
 	// until systemd-boot's tries for v3 are spent and it boots v2.
-	stage("rollback", []string{"TestWaitForHost", "TestRolledBack", "TestNoSELinuxDenials"},
+	stage("rollback", chainRollbackTests,
 		"-want-version", updV2, "-want-usrhash", rs.v2.img.VerityRootHash)
 	var selfReboots int
 	for n := 3; ; n++ {
