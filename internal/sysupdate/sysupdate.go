@@ -8,8 +8,8 @@
 // A node updates with `systemctl start systemd-sysupdate` (or
 // `systemd-sysupdate update`): it reads SHA256SUMS from the update source,
 // checks SHA256SUMS.gpg against the keyring in /usr, writes the idle /usr
-// slot and its verity partition, then the new UKI with three boot tries (a node's update.tries
-// changes the count).
+// slot and its verity partition, then the new UKI with three boot tries
+// (a node's update.tries changes the count).
 // The source URL is the node's: nodecfg renders it into a drop-in per
 // transfer (SourceDropin), never a copy of the definitions.
 package sysupdate
@@ -113,7 +113,7 @@ const (
 
 // TriesPath is the node's drop-in for the UKI transfer that sets how many
 // boot tries an update it installs gets.
-var TriesPath = NodeDir + "/" + UKITransfer + ".d/tries.conf"
+const TriesPath = NodeDir + "/" + UKITransfer + ".d/tries.conf"
 
 // TriesDropin replaces the UKI transfer's TriesLeft= with the node's n.
 func TriesDropin(n int) []byte {

@@ -235,8 +235,8 @@ func (r *renderer) users() {
 
 // update points the image's systemd-sysupdate transfers at the node's
 // update source, one drop-in per transfer definition (the definitions stay
-// in /usr), with tries the UKI transfer's boot count, and, with a schedule, enables the timer with its calendar
-// replaced.
+// in /usr), with tries sets the UKI transfer's boot count, and, with a
+// schedule, enables the timer with its calendar replaced.
 func (r *renderer) update() {
 	u := r.s.Update
 	if u == nil {

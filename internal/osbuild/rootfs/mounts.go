@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -31,7 +32,7 @@ func DetachMounts(root string) ([]string, error) {
 	// Deepest first: a mount under /proc (binfmt_misc) before /proc.
 	sort.Slice(points, func(i, j int) bool { return strings.Count(points[i], "/") > strings.Count(points[j], "/") })
 	for _, p := range points {
-		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && err != unix.EINVAL {
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
 			return points, fmt.Errorf("unmounting %s, left mounted in the rootfs: %w", p, err)
 		}
 	}

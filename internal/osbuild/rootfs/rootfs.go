@@ -105,7 +105,7 @@ func Build(ctx context.Context, opts Options) error {
 	// Whatever mmdebstrap could not unmount (it only warns) goes now,
 	// before the tree is cached or copied, on success or failure.
 	left, derr := DetachMounts(opts.Out)
-	if len(left) > 0 && opts.Step != nil {
+	if len(left) > 0 {
 		opts.Step.Printf("unmounted what mmdebstrap left mounted in the rootfs: %s", strings.Join(left, ", "))
 	}
 	if err != nil {
